@@ -1,0 +1,8 @@
+"""Registered models. Importing this package registers every family.
+
+Use ``create_model(name, **kwargs)`` and ``list_models()``.
+"""
+
+from engine.models.registry import create_model as create_model
+from engine.models.registry import list_models as list_models
+from engine.models.registry import register_model as register_model

@@ -1,0 +1,1 @@
+"""Pose back-ends: BlazePose (default) and the project's DeepHAR network."""
