@@ -1,0 +1,1 @@
+"""formcoach training applications: data, synthetic generator, labeling, training, evaluation."""
