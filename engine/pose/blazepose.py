@@ -21,6 +21,15 @@ from engine.pose.base import PoseBackendError, PoseResult
 # The 12 limb joints BlazePose observes directly; their mean visibility scores a pass.
 _LIMB_LANDMARKS = tuple(skeleton.BLAZEPOSE_DIRECT.values())
 NUM_LANDMARKS = 33
+# BlazePose landmark indices of (hip, knee, ankle) per leg and of the shoulders and hips.
+_LEGS = ((24, 26, 28), (23, 25, 27))
+_SHOULDERS, _HIPS = (11, 12), (23, 24)
+# Leg bones (thigh + shin) are about 1.5 torso lengths on adults. A pass whose legs come out
+# much shorter has usually folded them onto the torso, BlazePose's typical failure on an
+# inverted body detected afresh in the wrong orientation.
+_MIN_PLAUSIBLE_LEG_TO_TORSO = 1.0
+# In a stream, the other orientation must beat the current one by this much to take over.
+_SWITCH_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,29 @@ def unrotate_points_180(points: np.ndarray, width: int, height: int) -> np.ndarr
     out[..., 0] = (width - 1) - out[..., 0]
     out[..., 1] = (height - 1) - out[..., 1]
     return out
+
+
+def pass_score(landmarks: np.ndarray) -> float:
+    """Scores one BlazePose pass: limb visibility times skeleton plausibility.
+
+    Args:
+        landmarks: (33, 3) pixels and visibility.
+
+    Returns:
+        A score in [0, 1]; folded legs (leg bones shorter than the torso) lower it.
+    """
+    visibility = float(landmarks[list(_LIMB_LANDMARKS), 2].mean())
+    points = landmarks[:, :2]
+    torso = np.linalg.norm(points[list(_SHOULDERS)].mean(0) - points[list(_HIPS)].mean(0))
+    legs = np.mean(
+        [
+            np.linalg.norm(points[hip] - points[knee])
+            + np.linalg.norm(points[knee] - points[ankle])
+            for hip, knee, ankle in _LEGS
+        ]
+    )
+    plausibility = min(1.0, legs / (_MIN_PLAUSIBLE_LEG_TO_TORSO * torso + 1e-6))
+    return visibility * plausibility
 
 
 class BlazePoseBackend:
@@ -124,7 +156,7 @@ class BlazePoseBackend:
         if rotation == 180:
             landmarks = unrotate_points_180(landmarks, width, height)
         landmarks[:, 2] = np.clip(landmarks[:, 2], 0.0, 1.0)
-        return _Pass(landmarks, float(landmarks[list(_LIMB_LANDMARKS), 2].mean()))
+        return _Pass(landmarks, pass_score(landmarks))
 
     def estimate(self, bgr: np.ndarray) -> PoseResult:
         """Estimates the main person's pose.
@@ -147,7 +179,10 @@ class BlazePoseBackend:
             if not self.stream or self._weak_frames % self.retry_every == 1:
                 other = 180 - current
                 candidate = self._run(rgb, other)
-                if candidate.score > best.score:
+                # A stream sticks to its orientation unless the other is clearly better: a
+                # fresh detection in the wrong orientation can look confident and be wrong.
+                margin = _SWITCH_MARGIN if self.stream and best.landmarks is not None else 0.0
+                if candidate.score > best.score + margin:
                     best, best_rotation = candidate, other
         else:
             self._weak_frames = 0
