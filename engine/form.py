@@ -1,16 +1,55 @@
 """Form verdicts from the learned handstand form model.
 
-Interface used by the app; the model itself is in ``engine/models/``.
+``load_form_model`` reads ``weights/form_handstand.pt`` (a checkpoint written by
+``training/train_form.py``), checks it against the sha256 in its model card
+(``form_handstand.json`` next to it) and returns a ``FormClassifier``. The classifier
+normalizes a clip of pixel keypoints (``engine/features.py``), runs the DeepHAR action stream
+(``engine/models/form_net.py``) through ``engine/runtime.py`` and turns the temperature-scaled
+scores into a ``FormVerdict``.
+
+When it cannot judge, the label is ``"unknown"``, ``can_judge`` is False and ``reason`` says
+why; the probabilities are reported all the same. Reasons:
+
+- "no person found": no confident joint in the clip;
+- "key joints not visible: ...": wrists, shoulders, hips or ankles missing (both sides) when
+  the clip looks like a straight or banana handstand, or most of them missing in any case;
+- "pose estimate unreliable: leg/torso proportions implausible": the leg-to-torso length
+  ratio is outside the range seen in the synthetic training handstands (the pose estimator
+  collapsed the legs);
+- "turn sideways to the camera": the learned view head says this view cannot show an arch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.features import (
+    KEY_JOINT_PAIRS,
+    MIN_JOINT_CONFIDENCE,
+    clip_normalization,
+    flip_features,
+    last_observed_frame,
+    leg_to_torso_ratio,
+    missing_key_joint_pairs,
+    normalize_clip_torch,
+    prepare_clip,
+)
 
 FORM_LABELS: tuple[str, ...] = ("straight", "banana", "other_handstand", "not_handstand")
 UNKNOWN_LABEL = "unknown"
 DEFAULT_FORM_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "form_handstand.pt"
+CHECKPOINT_KIND = "form"
+# Classes whose verdict is about the body line, and so needs the arch to be visible.
+LINE_LABELS: tuple[str, ...] = ("straight", "banana")
+_KEY_PAIR_NAMES = ("wrists", "shoulders", "hips", "ankles")
 
 
 class FormModelError(RuntimeError):
@@ -38,14 +77,305 @@ class FormVerdict:
     reason: str = ""
 
 
-def load_form_model(path: Path | str = DEFAULT_FORM_WEIGHTS):
-    """Loads the form model from ``path``.
+@dataclass(frozen=True)
+class InputChecks:
+    """Sanity limits stored in the checkpoint (fitted on the synthetic training set).
+
+    Attributes:
+        min_confidence: joints below it count as missing.
+        view_threshold: below this probability the view cannot show an arch.
+        leg_torso_ratio_range: plausible (low, high) leg-to-torso image length ratio for a
+            straight or banana handstand.
+    """
+
+    min_confidence: float = MIN_JOINT_CONFIDENCE
+    view_threshold: float = 0.5
+    leg_torso_ratio_range: tuple[float, float] = (0.9, 4.0)
+
+
+def sha256_of(path: Path | str) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def card_path_for(weights: Path | str) -> Path:
+    """The model card JSON that belongs to a weights file (same name, ``.json``)."""
+    return Path(weights).with_suffix(".json")
+
+
+class FormClassifier:
+    """Scores clips of canonical keypoints with the learned form model.
+
+    Args:
+        model: a ``FormNet`` (see ``engine/models/form_net.py``) in eval mode.
+        temperature: calibration temperature dividing the logits (> 0).
+        clip_length: frames the model takes; shorter clips are padded, longer ones cropped.
+        labels: class names in the model's output order.
+        checks: input sanity limits.
+        backend: execution backend for ``engine.runtime.compile_for_inference``.
+        device: where the model runs.
+    """
+
+    # ONNX Runtime intra-op threads for compiled backends (None: its default, which spins on
+    # every core). Set before the first prediction; the app uses 1 beside the pose back-end.
+    num_threads: int | None = None
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        temperature: float = 1.0,
+        clip_length: int = 16,
+        labels: Sequence[str] = FORM_LABELS,
+        checks: InputChecks | None = None,
+        backend: str = "eager",
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if temperature <= 0:
+            raise FormModelError(f"form model temperature must be > 0, got {temperature}")
+        self.model = model.eval()
+        self.temperature = float(temperature)
+        self.clip_length = int(clip_length)
+        self.labels = tuple(labels)
+        self.checks = checks or InputChecks()
+        self.backend = backend
+        self.device = torch.device(device)
+        self._compiled: dict[int, Any] = {}
+
+    def _runner(self, batch: int):
+        """The model compiled for a batch size (compiled on first use, then cached)."""
+        if batch not in self._compiled:
+            from engine.runtime import compile_for_inference
+
+            example = torch.zeros(batch, self.clip_length, self.model.num_joints, 3)
+            self._compiled[batch] = compile_for_inference(
+                self.model, (example,), self.backend, self.device, num_threads=self.num_threads
+            )
+        return self._compiled[batch]
+
+    def scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated class probabilities and view probabilities for prepared features.
+
+        The logits of each clip and of its mirror image are averaged (the classes do not
+        change under a horizontal mirror), then divided by the temperature.
+
+        Args:
+            features: (N, clip_length, J, 3) output of ``engine.features.prepare_clip``.
+
+        Returns:
+            ``(probabilities (N, A), view_probability (N,))``.
+        """
+        features = np.asarray(features, dtype=np.float32)
+        count = len(features)
+        both = np.ascontiguousarray(np.concatenate([features, flip_features(features)]))
+        inputs = torch.from_numpy(both)
+        logits, view_logit, _ = self._runner(inputs.shape[0])(inputs.to(self.device))
+        logits = torch.as_tensor(logits).float().cpu()
+        view_logit = torch.as_tensor(view_logit).float().cpu()
+        logits = (logits[:count] + logits[count:]) / 2 / self.temperature
+        view_logit = (view_logit[:count] + view_logit[count:]) / 2
+        probabilities = torch.softmax(logits, dim=-1).numpy()
+        return probabilities, torch.sigmoid(view_logit).numpy()
+
+    def predict(self, clip: np.ndarray, image_size: tuple[int, int] | None = None) -> FormVerdict:
+        """Judges one clip.
+
+        Args:
+            clip: (T, 16, 3) keypoints in image pixels with confidence, NaN or confidence 0
+                for missing joints or frames; T >= 1 (a photo is a clip of one frame).
+            image_size: (w, h) of the frames; unused by the model (features are translation
+                and scale normalized) and accepted for the interface.
+
+        Returns:
+            The verdict.
+        """
+        return self.predict_batch([clip], None if image_size is None else [image_size])[0]
+
+    def predict_batch(
+        self,
+        clips: Sequence[np.ndarray] | np.ndarray,
+        image_sizes: Sequence[tuple[int, int]] | np.ndarray | None = None,
+    ) -> list[FormVerdict]:
+        """Judges several clips (each (T_i, 16, 3), lengths may differ) in one model call."""
+        if len(clips) == 0:
+            return []
+        features = np.stack(
+            [prepare_clip(c, self.clip_length, self.checks.min_confidence) for c in clips]
+        )
+        probabilities, view = self.scores(features)
+        return [
+            self._verdict(np.asarray(c, dtype=np.float32), p, float(v))
+            for c, p, v in zip(clips, probabilities, view, strict=True)
+        ]
+
+    def _verdict(self, clip: np.ndarray, probabilities: np.ndarray, view: float) -> FormVerdict:
+        checks = self.checks
+        last = last_observed_frame(clip, checks.min_confidence)
+        if last < 0:
+            uniform = {name: 1.0 / len(self.labels) for name in self.labels}
+            return FormVerdict(uniform, UNKNOWN_LABEL, False, "no person found")
+        named = {name: float(p) for name, p in zip(self.labels, probabilities, strict=True)}
+        top = self.labels[int(np.argmax(probabilities))]
+        reason = judge_blocker(clip[last], top, view, checks)
+        if reason:
+            return FormVerdict(named, UNKNOWN_LABEL, False, reason)
+        return FormVerdict(named, top, True, "")
+
+    def straight_logit_torch(self, clip: torch.Tensor, *, normalized: bool = False) -> torch.Tensor:
+        """Differentiable calibrated log-odds that a clip is a straight handstand.
+
+        Returns ``log p / (1 - p)`` with ``p`` the temperature-scaled probability of
+        "straight": > 0 means the model's verdict would be straight. Runs the eager model.
+
+        Args:
+            clip: (T, 16, 3) tensor. Pixel keypoints with confidence (default): normalized
+                with the centre and scale of the clip's current values, held fixed (detached),
+                so moving joints does not move the frame of reference. With
+                ``normalized=True``: features as produced by ``engine.features.prepare_clip``.
+            normalized: whether ``clip`` already holds model features.
+
+        Returns:
+            A 0-dim tensor differentiable with respect to ``clip``.
+        """
+        if normalized:
+            features = clip
+        else:
+            normalization = clip_normalization(
+                clip.detach().cpu().numpy(), self.checks.min_confidence
+            )
+            if normalization is None:
+                raise ValueError("the clip has no confident joint")
+            center, scale = normalization
+            features = normalize_clip_torch(
+                clip, torch.from_numpy(center), scale, self.checks.min_confidence
+            )
+        frames = features.shape[0]
+        if frames < self.clip_length:
+            features = torch.cat(
+                [features[:1].expand(self.clip_length - frames, -1, -1), features], dim=0
+            )
+        features = features[-self.clip_length :]
+        both = torch.stack([features, flip_features(features)]).to(self.device)
+        logits, _, _ = self.model(both)
+        logits = logits.mean(dim=0) / self.temperature
+        straight = self.labels.index("straight")
+        others = torch.cat([logits[:straight], logits[straight + 1 :]])
+        return logits[straight] - torch.logsumexp(others, dim=0)
+
+
+def judge_blocker(frame: np.ndarray, top_label: str, view: float, checks: InputChecks) -> str:
+    """Why a clip whose last seen frame is ``frame`` cannot be judged, or "" when it can.
+
+    Args:
+        frame: (16, 3) keypoints of the last frame with a person.
+        top_label: the most probable class.
+        view: probability that the view can show an arch.
+        checks: sanity limits.
+    """
+    missing = missing_key_joint_pairs(frame, checks.min_confidence)
+    names = ", ".join(_KEY_PAIR_NAMES[i] for i in missing)
+    if len(missing) > len(KEY_JOINT_PAIRS) // 2:
+        return f"key joints not visible: {names}"
+    if top_label not in LINE_LABELS:
+        return ""
+    if missing:
+        return f"key joints not visible: {names}"
+    low, high = checks.leg_torso_ratio_range
+    ratio = leg_to_torso_ratio(frame, checks.min_confidence)
+    if np.isfinite(ratio) and not low <= ratio <= high:
+        return "pose estimate unreliable: leg/torso proportions implausible"
+    if view < checks.view_threshold:
+        return "turn sideways to the camera"
+    return ""
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def load_form_model(
+    path: Path | str = DEFAULT_FORM_WEIGHTS,
+    *,
+    backend: str = "eager",
+    device: torch.device | str = "cpu",
+    verify_checksum: bool = True,
+) -> FormClassifier:
+    """Loads the form model from ``path`` after checking it against its model card.
+
+    Args:
+        path: the ``.pt`` checkpoint; its card is the ``.json`` of the same name.
+        backend: execution backend ("eager", "onnxruntime", "tensorrt", "auto").
+        device: where the model runs.
+        verify_checksum: compare the file's sha256 with the card's.
 
     Raises:
         FormModelNotInstalled: no weights file at ``path``.
-        FormModelError: the file is corrupt or does not match its model card.
+        FormModelError: the card is missing or unreadable, the checksum does not match, the
+            file is not a form checkpoint, or its weights do not fit the architecture.
     """
+    from engine.models import create_model
+
     path = Path(path)
     if not path.exists():
         raise FormModelNotInstalled(f"no form model installed (expected {path})")
-    raise FormModelError(f"form model loading is not implemented yet ({path})")
+    if path.is_dir():
+        raise FormModelError(f"form weights {path} is a directory, not a checkpoint file")
+    card_path = card_path_for(path)
+    if verify_checksum:
+        try:
+            card = json.loads(card_path.read_text())
+            expected = str(card["sha256"])
+        except FileNotFoundError:
+            raise FormModelError(
+                f"form weights {path} have no model card (expected {card_path})"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise FormModelError(
+                f"form model card {card_path} is unreadable: {_one_line(error)}"
+            ) from None
+        actual = sha256_of(path)
+        if actual != expected:
+            raise FormModelError(
+                f"form weights {path} are corrupt: checksum mismatch (sha256 {actual[:12]}..., "
+                f"card says {expected[:12]}...); retrain or reinstall them"
+            )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise FormModelError(
+            f"form weights {path} are corrupt: cannot be read ({_one_line(error)})"
+        ) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
+        raise FormModelError(f"{path} is not a form model checkpoint")
+    try:
+        kwargs = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in checkpoint["model_kwargs"].items()
+        }
+        model = create_model(checkpoint["model_name"], **kwargs)
+        model.load_state_dict(checkpoint["state_dict"])
+        checks = InputChecks(
+            min_confidence=float(checkpoint.get("min_confidence", MIN_JOINT_CONFIDENCE)),
+            view_threshold=float(checkpoint.get("view_threshold", 0.5)),
+            leg_torso_ratio_range=tuple(checkpoint.get("leg_torso_ratio_range", (0.9, 4.0))),
+        )
+        return FormClassifier(
+            model,
+            temperature=float(checkpoint["temperature"]),
+            clip_length=int(checkpoint["clip_length"]),
+            labels=tuple(checkpoint["labels"]),
+            checks=checks,
+            backend=backend,
+            device=device,
+        )
+    except FormModelError:
+        raise
+    except Exception as error:  # noqa: BLE001 - report any mismatch as one line
+        raise FormModelError(
+            f"form weights {path} do not match the model architecture: {_one_line(error)}"
+        ) from None

@@ -1,0 +1,103 @@
+"""Form model benchmark: accuracy against baselines and latency per execution backend.
+
+Usage:
+    python benchmarks/bench_form.py --dev-cache cache/handstand_dev_blazepose.npz \
+        [--weights weights/form_handstand.pt] [--report DIR] [--skip-eval]
+
+In one run: (1) ``training.evaluate`` on held-out synthetic clips and photos and on the real
+dev photos (BlazePose keypoints cached by ``training.pose_cache``): our model versus majority
+class, hip-angle rule, ML Kit-style k-NN and TF-Lite-style MLP, all fitted on the same
+synthetic training clips; (2) CPU latency per clip at batch 1 (model only, and the full
+``FormClassifier.predict`` with feature preparation and checks) for eager PyTorch, ONNX
+Runtime and TensorRT (CUDA only; skipped with the reason elsewhere), with the ratio to eager.
+Goals: real photos straight-vs-banana balanced accuracy >= 0.95, macro-F1 >= 0.85, ahead of
+every baseline; <= 1 ms per clip on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.form import FormModelError, load_form_model  # noqa: E402
+from engine.runtime import RuntimeBackendUnavailable, compile_for_inference  # noqa: E402
+
+
+def _timings(function, repeats: int) -> np.ndarray:
+    for _ in range(min(50, repeats)):
+        function()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        function()
+        out[i] = time.perf_counter() - start
+    return out * 1e3
+
+
+def bench_latency(weights: str, repeats: int, threads: int) -> None:
+    """Prints p50/p95 latency per backend (model only and full predict)."""
+    torch.set_num_threads(threads)
+    classifier = load_form_model(weights)
+    rng = np.random.default_rng(0)
+    clip = np.concatenate([rng.uniform(100, 500, (classifier.clip_length, 16, 2)),
+                           rng.uniform(0.5, 1, (classifier.clip_length, 16, 1))], -1)
+    clip = clip.astype(np.float32)
+    example = torch.randn(1, classifier.clip_length, 16, 3)
+    print(f"\nlatency per clip, batch 1, T={classifier.clip_length}, torch threads={threads}")
+    print(f"{'backend':<12} {'model p50':>10} {'model p95':>10} {'predict p50':>12} "
+          f"{'predict p95':>12} {'ratio':>6}")
+    eager_p50 = None
+    for backend in ("eager", "onnxruntime", "tensorrt"):
+        device = torch.device("cuda" if backend == "tensorrt" and torch.cuda.is_available()
+                              else "cpu")
+        try:
+            compiled = compile_for_inference(classifier.model, (example,), backend, device)
+            full = load_form_model(weights, backend=backend, device=device)
+        except RuntimeBackendUnavailable as error:
+            print(f"{backend:<12} skipped: {error}")
+            continue
+        on_device = example.to(device)
+        model_ms = _timings(lambda c=compiled, x=on_device: c(x), repeats)
+        predict_ms = _timings(lambda f=full: f.predict(clip), repeats)
+        p50 = float(np.median(model_ms))
+        eager_p50 = eager_p50 or p50
+        print(f"{backend:<12} {p50:>10.3f} {np.percentile(model_ms, 95):>10.3f} "
+              f"{np.median(predict_ms):>12.3f} {np.percentile(predict_ms, 95):>12.3f} "
+              f"{eager_p50 / p50:>6.2f}")
+    print("(ratio = eager model p50 / backend model p50; milliseconds)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="weights/form_handstand.pt")
+    parser.add_argument("--dev-cache", help="BlazePose cache (.npz) of the real dev photos")
+    parser.add_argument("--report", help="folder for confusion matrices and calibration PNGs")
+    parser.add_argument("--repeats", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-eval", action="store_true", help="latency only")
+    args = parser.parse_args(argv)
+    try:
+        if not args.skip_eval:
+            from training.evaluate import evaluate_weights
+
+            if args.dev_cache and not Path(args.dev_cache).is_file():
+                print(f"error: dev cache {args.dev_cache} does not exist", file=sys.stderr)
+                return 2
+            evaluate_weights(args.weights, Path(args.dev_cache) if args.dev_cache else None,
+                             Path(args.report) if args.report else None)
+        bench_latency(args.weights, args.repeats, args.threads)
+    except FormModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

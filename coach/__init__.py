@@ -1,0 +1,1 @@
+"""formcoach application: sources, real-time loop, window, recorder, timeline and reports."""

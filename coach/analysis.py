@@ -1,0 +1,213 @@
+"""Per-frame analysis: pose -> clip buffer -> learned form model -> smoothed verdict -> hold timer.
+
+One :class:`FormCoach` serves every front-end (live loop, video files, photos, benchmark), so
+what the athlete sees, what is recorded and what is measured come from the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.clip import ClipBuffer
+from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
+from engine.pose.base import PoseBackend
+
+NO_MODEL_TEXT = "no form model installed"
+NO_PERSON_TEXT = "no person in view"
+HANDSTAND_LABELS = frozenset({"straight", "banana", "other_handstand"})
+STRAIGHT_LABEL = "straight"
+# Without a form model only the pose back-end's orientation hints at an inversion.
+_INVERTED_ROTATION = 180
+
+
+@dataclass
+class FrameAnalysis:
+    """Everything the presenters need about one frame.
+
+    Attributes:
+        index: frame index in the source.
+        timestamp: seconds since the source started.
+        image_size: (w, h) of the analyzed frame.
+        keypoints: (16, 3) pixel keypoints, or None when no person was found.
+        rotation: orientation (0 or 180) the person was found in.
+        raw: the form model's verdict on the current clip, None without a model.
+        verdict: the smoothed verdict shown to the athlete, None without a model.
+        status: one line for the banner when there is no verdict to show.
+        hold_seconds: length of the current straight hold, 0 outside one.
+        best_hold_seconds: longest straight hold of the session so far.
+        ghost: (16, 3) ideal-pose keypoints fitted over the athlete, or None.
+        timings: stage name -> milliseconds spent on this frame.
+    """
+
+    index: int
+    timestamp: float
+    image_size: tuple[int, int]
+    keypoints: np.ndarray | None
+    rotation: int = 0
+    raw: FormVerdict | None = None
+    verdict: FormVerdict | None = None
+    status: str = ""
+    hold_seconds: float = 0.0
+    best_hold_seconds: float = 0.0
+    ghost: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The smoothed label, ``"unknown"`` without a verdict."""
+        return self.verdict.label if self.verdict is not None else UNKNOWN_LABEL
+
+    @property
+    def in_handstand(self) -> bool:
+        """Whether the athlete appears inverted (verdict, or orientation without a model)."""
+        if self.keypoints is None:
+            return False
+        if self.verdict is not None and self.verdict.can_judge:
+            return self.verdict.label in HANDSTAND_LABELS
+        return self.rotation == _INVERTED_ROTATION
+
+
+class HoldTimer:
+    """Counts seconds spent in a straight line (smoothed label ``straight``).
+
+    Args:
+        frame_interval: duration one frame stands for, added so a hold of N frames lasts
+            ``N * frame_interval`` seconds.
+    """
+
+    def __init__(self, frame_interval: float) -> None:
+        self.frame_interval = float(frame_interval)
+        self._start: float | None = None
+        self.current = 0.0
+        self.best = 0.0
+
+    def update(self, label: str, timestamp: float) -> float:
+        """Advances the timer with one frame's label; returns the current hold in seconds."""
+        if label == STRAIGHT_LABEL:
+            if self._start is None:
+                self._start = timestamp
+            self.current = timestamp - self._start + self.frame_interval
+            self.best = max(self.best, self.current)
+        else:
+            self._start = None
+            self.current = 0.0
+        return self.current
+
+    def reset(self) -> None:
+        """Ends the current hold (a pause or a new stream)."""
+        self._start = None
+        self.current = 0.0
+
+
+class FormCoach:
+    """Turns frames into :class:`FrameAnalysis` objects.
+
+    Args:
+        pose: the pose back-end.
+        classifier: the learned form model (``engine.form.FormClassifier``) or None when none
+            is installed; then every frame says ``status`` instead of a verdict.
+        smoother: ``engine.smoothing.VerdictSmoother``-like object with ``update(verdict)``;
+            None shows the model's raw verdicts.
+        ideal: ``engine.ideal.IdealPose``-like object with ``align(keypoints)``, or None.
+        fps: frame rate of the stream (sets the hold timer's frame duration).
+        no_model_status: banner text when ``classifier`` is None.
+    """
+
+    def __init__(
+        self,
+        pose: PoseBackend,
+        classifier=None,
+        smoother=None,
+        ideal=None,
+        *,
+        fps: float = 30.0,
+        no_model_status: str = NO_MODEL_TEXT,
+    ) -> None:
+        self.pose = pose
+        self.classifier = classifier
+        self.smoother = smoother
+        self.ideal = ideal
+        self.no_model_status = no_model_status
+        clip_length = int(getattr(classifier, "clip_length", 1) or 1)
+        self.clip = ClipBuffer(clip_length)
+        self.hold = HoldTimer(1.0 / max(fps, 1e-3))
+
+    def analyze(self, bgr: np.ndarray, index: int, timestamp: float) -> FrameAnalysis:
+        """Analyzes one frame of the stream: :meth:`estimate` then :meth:`judge`."""
+        return self.judge(self.estimate(bgr, index, timestamp))
+
+    def estimate(self, bgr: np.ndarray, index: int, timestamp: float) -> FrameAnalysis:
+        """The pose stage: finds the athlete in one frame.
+
+        The live loop runs this stage and :meth:`judge` in different threads so that pose
+        estimation of frame n+1 overlaps the form model on frame n.
+        """
+        height, width = bgr.shape[:2]
+        start = time.perf_counter()
+        result = self.pose.estimate(bgr)
+        return FrameAnalysis(
+            index=index,
+            timestamp=timestamp,
+            image_size=(width, height),
+            keypoints=result.keypoints,
+            rotation=result.rotation,
+            timings={"pose": (time.perf_counter() - start) * 1000.0},
+        )
+
+    def judge(self, analysis: FrameAnalysis) -> FrameAnalysis:
+        """The form stage: clip buffer, form model, smoothing, hold timer and ideal pose.
+
+        Must see the frames of a stream in order (the clip buffer keeps their history).
+        """
+        start = time.perf_counter()
+        keypoints = analysis.keypoints
+        self.clip.push(keypoints, analysis.timestamp)
+        if self.classifier is None:
+            analysis.status = self.no_model_status
+            if keypoints is None:
+                analysis.status = f"{NO_PERSON_TEXT} - {self.no_model_status}"
+        else:
+            analysis.raw = self.classifier.predict(self.clip.as_array(), analysis.image_size)
+            verdict = analysis.raw
+            if self.smoother is not None:
+                verdict = self.smoother.update(verdict)
+            analysis.verdict = verdict
+            if keypoints is None:
+                analysis.status = NO_PERSON_TEXT
+        analysis.hold_seconds = self.hold.update(analysis.label, analysis.timestamp)
+        analysis.best_hold_seconds = self.hold.best
+        if self.ideal is not None and analysis.in_handstand:
+            try:
+                analysis.ghost = self.ideal.align(keypoints)
+            except (ValueError, np.linalg.LinAlgError):
+                analysis.ghost = None  # a degenerate pose has no fit; draw no ghost
+        analysis.timings["form"] = (time.perf_counter() - start) * 1000.0
+        return analysis
+
+    def reset(self, pose: bool = True) -> None:
+        """Forgets the stream's history (between unrelated inputs).
+
+        Args:
+            pose: also reset the pose back-end's tracking (not needed in image mode).
+        """
+        if pose:
+            self.pose.reset()
+        self.clip.clear()
+        self.hold.reset()
+        reset_smoother = getattr(self.smoother, "reset", None)
+        if reset_smoother is not None:
+            reset_smoother()
+
+    def close(self) -> None:
+        """Releases the pose back-end."""
+        self.pose.close()
+
+
+def verdict_probabilities(verdict: FormVerdict | None) -> dict[str, float] | None:
+    """The verdict's class probabilities in ``FORM_LABELS`` order, as plain floats."""
+    if verdict is None:
+        return None
+    return {label: float(verdict.probabilities.get(label, 0.0)) for label in FORM_LABELS}

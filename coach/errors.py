@@ -1,0 +1,49 @@
+"""The app's error types and the exit code each maps to (documented in README "Exit codes")."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_OUTPUT = 4
+EXIT_MODEL = 5
+EXIT_CAMERA_LOST = 6
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class CoachError(Exception):
+    """A problem the user can act on; ``str(error)`` is one line and ``exit_code`` is set."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class UsageError(CoachError):
+    """The command line asks for something impossible (flags that do not go together)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(CoachError):
+    """An input (camera, video, image, folder) is missing, unreadable, empty or corrupt."""
+
+    exit_code = EXIT_INPUT
+
+
+class OutputError(CoachError):
+    """An output (clip, JSON, image, folder) cannot be written."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class ModelError(CoachError):
+    """Weights or a model back-end cannot be loaded or run."""
+
+    exit_code = EXIT_MODEL
+
+
+class CameraLostError(CoachError):
+    """The camera stopped delivering frames in the middle of a session."""
+
+    exit_code = EXIT_CAMERA_LOST

@@ -1,0 +1,240 @@
+"""Chooses and loads what the app runs: the pose back-end, the form model, smoothing, ideal pose.
+
+``--weights FILE`` may be given several times. Every checkpoint the project writes is a torch
+file holding a dict with a ``"kind"`` key: ``"form"`` files go to ``engine.form``,
+``"pose"`` files to the DeepHAR pose back-end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from coach.errors import ModelError, UsageError
+from engine.form import DEFAULT_FORM_WEIGHTS, FormModelError, FormModelNotInstalled
+from engine.pose.base import PoseBackendError
+
+POSE_CHOICES = ("auto", "blazepose", "deephar")
+
+
+@dataclass
+class ModelChoice:
+    """The weights files sorted by kind.
+
+    Attributes:
+        form: the form-model weights (the default path when none was given).
+        pose: DeepHAR pose weights, or None.
+    """
+
+    form: Path = DEFAULT_FORM_WEIGHTS
+    pose: Path | None = None
+
+
+def checkpoint_kind(path: Path) -> str:
+    """Reads the ``"kind"`` of a project checkpoint.
+
+    Raises:
+        ModelError: missing, unreadable or corrupt file, or no known kind.
+    """
+    if not path.exists():
+        raise ModelError(f"weights file not found: {path}")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise ModelError(f"weights file is empty or a folder: {path}")
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt files
+        detail = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        raise ModelError(f"weights file is corrupt or not a formcoach checkpoint: {path}"
+                         + (f" ({detail})" if detail else "")) from None
+    kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None
+    if kind not in ("form", "pose"):
+        raise ModelError(f"weights file has no 'kind' of 'form' or 'pose': {path}")
+    return kind
+
+
+def sort_weights(paths: list[Path] | None) -> ModelChoice:
+    """Routes ``--weights`` files by kind.
+
+    Raises:
+        ModelError: a file is unreadable or of unknown kind.
+        UsageError: two files of the same kind.
+    """
+    choice = ModelChoice()
+    seen: dict[str, Path] = {}
+    for path in paths or []:
+        path = Path(path)
+        kind = checkpoint_kind(path)
+        if kind in seen:
+            raise UsageError(f"two {kind} weights files given: {seen[kind]} and {path}")
+        seen[kind] = path
+        if kind == "form":
+            choice.form = path
+        else:
+            choice.pose = path
+    return choice
+
+
+def make_pose_backend(pose: str, weights: Path | None, *, stream: bool):
+    """Builds the pose back-end.
+
+    Args:
+        pose: ``auto`` (DeepHAR when pose weights are given, else BlazePose), ``blazepose`` or
+            ``deephar``.
+        weights: DeepHAR pose weights, or None.
+        stream: tracking mode for video; False for photos.
+
+    Raises:
+        ModelError: the back-end is unavailable or cannot start.
+        UsageError: pose weights given with ``--pose blazepose``.
+    """
+    if pose not in POSE_CHOICES:
+        raise UsageError(f"unknown pose back-end {pose!r}; choose one of {POSE_CHOICES}")
+    if pose == "auto":
+        pose = "deephar" if weights is not None else "blazepose"
+    if pose == "blazepose" and weights is not None:
+        raise UsageError(f"--pose blazepose does not take pose weights ({weights})")
+    try:
+        if pose == "blazepose":
+            from engine.pose.blazepose import BlazePoseBackend
+
+            backend = BlazePoseBackend(stream=stream)
+            warm_up(backend)
+            return backend
+        try:
+            from engine.pose.deephar import DeepHARBackend
+        except ImportError as error:
+            raise ModelError(f"the DeepHAR pose back-end is not available: {error}") from None
+        return DeepHARBackend(weights) if weights is not None else DeepHARBackend()
+    except PoseBackendError as error:
+        raise ModelError(str(error)) from None
+    except TypeError as error:
+        raise ModelError(f"cannot start the {pose} pose back-end: {error}") from None
+
+
+def limit_torch_threads(threads: int = 1) -> None:
+    """Keeps torch to ``threads`` intra-op threads.
+
+    The form model is small and runs beside the pose back-end; on a 2-core machine torch's
+    default of one thread per core makes the two fight over the cores and both get slower.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+FORM_BACKENDS = ("fast", "eager", "onnxruntime", "tensorrt", "auto")
+
+
+def _warm_up_classifier(classifier) -> None:
+    """Runs one prediction so a compiled backend is built now, not on the first frame."""
+    rng = np.random.default_rng(0)
+    clip = rng.uniform(0.0, 200.0, (int(classifier.clip_length), 16, 3)).astype(np.float32)
+    clip[..., 2] = 1.0
+    classifier.predict(clip, (256, 256))
+
+
+def load_classifier(path: Path, backend: str = "fast") -> tuple[object | None, str]:
+    """Loads the form model.
+
+    Args:
+        path: the form-model weights.
+        backend: an ``engine.runtime`` backend, or ``"fast"``: ONNX Runtime where it is
+            installed and exports the model (several times faster than eager PyTorch on CPU),
+            eager PyTorch otherwise.
+
+    Returns:
+        (classifier, status): the classifier and "" when loaded; (None, one-line status) when
+        no form model is installed (the app then says so instead of showing a verdict).
+
+    Raises:
+        ModelError: the weights exist but are corrupt or mismatched, or the backend fails.
+    """
+    from engine.form import load_form_model
+
+    if backend not in FORM_BACKENDS:
+        raise UsageError(f"unknown form backend {backend!r}; choose one of {FORM_BACKENDS}")
+    try:
+        if backend == "fast":
+            try:
+                classifier = load_form_model(path, backend="onnxruntime")
+                # One thread: ONNX Runtime's default pool spins on every core and starves the
+                # pose back-end running beside it (measured: full loop 0.53 -> 0.98 of pose-only).
+                classifier.num_threads = 1
+                _warm_up_classifier(classifier)
+                return classifier, ""
+            except FormModelError:
+                raise
+            except Exception:  # no onnxruntime, or the export failed: eager always works
+                backend = "eager"
+        classifier = load_form_model(path, backend=backend)
+        classifier.num_threads = 1
+        _warm_up_classifier(classifier)
+        return classifier, ""
+    except FormModelNotInstalled:
+        return None, "no form model installed"
+    except FormModelError as error:
+        raise ModelError(str(error)) from None
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise ModelError(f"form model cannot run with backend {backend!r}: {message}") from None
+
+
+def make_smoother():
+    """The verdict smoother (``engine.smoothing``), or None when that module is absent."""
+    try:
+        from engine.smoothing import VerdictSmoother
+    except ImportError:
+        return None
+    return VerdictSmoother()
+
+
+def load_ideal() -> tuple[object | None, str]:
+    """The averaged ideal pose (``engine.ideal``).
+
+    Returns:
+        (ideal pose or None, warning): a broken ideal-pose file only costs the ghost, never the
+        session, so its problem comes back as a one-line warning instead of an error.
+    """
+    try:
+        from engine.ideal import load_ideal_pose
+    except ImportError:
+        return None, ""
+    try:
+        return load_ideal_pose(), ""
+    except Exception as error:
+        return None, f"ideal pose not shown: {error}"
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Sends file descriptor 2 to /dev/null (native libraries log there at graph start-up)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def warm_up(backend) -> None:
+    """Runs the back-end once on a blank frame, with native stderr silenced.
+
+    Start-up (and mediapipe's start-up log noise) then happens here, not on the first frame.
+    """
+    blank = np.zeros((64, 64, 3), dtype=np.uint8)
+    with _native_stderr_silenced():
+        backend.estimate(blank)

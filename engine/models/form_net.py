@@ -1,0 +1,264 @@
+"""DeepHAR's pose-based action recognition stream, adapted to handstand form.
+
+Luvizon et al. (CVPR 2018), ``deephar_spec.md`` section 1.7: a clip of T frames of J joints is
+read as a "pose image" of T rows, J columns and one channel per coordinate; a small
+Inception-like stem and max+min pooling lead into action prediction blocks, each producing
+an action heatmap whose global max+min gives that block's class scores, re-injected into the
+next block. The last heatmap of each stream goes through a 1x1 separable convolution
+(identity at initialization); the streams are summed and globally max+min pooled into the
+final class scores. Differences from the paper, all for a CPU-sized clip model:
+
+- widths are keyword arguments (the paper's Penn v1 is ``stem_widths=(8, 16, 24)``,
+  ``mixed_width=56``, 4 blocks at 112 channels);
+- the pose image has three channels, (x * c, y * c, c): coordinates masked by the joint
+  confidence as in the paper's ``y * p``, plus the confidence itself;
+- a view head (global max+min of the last block's features, then a linear layer) predicts
+  whether the camera view can show an arched back at all;
+- the appearance stream takes per-joint appearance features ``(B, T, J, F)`` (the paper pools
+  the pose network's features under each joint's heatmap); it exists only when
+  ``appearance_channels > 0``.
+
+The time axis is padded at the start by repeating the first frame up to the multiple of 4 that
+the two 2x2 poolings need, so a single photo (T = 1) works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from engine.models.registry import register_model
+
+
+def max_min_pool2d(x: torch.Tensor) -> torch.Tensor:
+    """DeepHAR's 2x2 max+min pooling, stride 2 (``maxpool(x) - maxpool(-x)``)."""
+    return F.max_pool2d(x, 2, 2, ceil_mode=True) - F.max_pool2d(-x, 2, 2, ceil_mode=True)
+
+
+def global_max_min(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel spatial max plus spatial min: (B, C, H, W) -> (B, C)."""
+    return x.amax(dim=(2, 3)) + x.amin(dim=(2, 3))
+
+
+class _ConvBN(nn.Sequential):
+    """Conv (no bias, 'same' padding) -> BN, optionally followed by ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, int], relu: bool) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class _ReluConvBN(nn.Sequential):
+    """Pre-activation unit "RCB": ReLU -> conv (no bias) -> BN."""
+
+    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+
+
+class ActionPredictionBlock(nn.Module):
+    """One action prediction block (spec 1.7, ``build_act_pred_block``).
+
+    Args:
+        channels: input and output channels C.
+        num_classes: actions A.
+        last: the last block returns no re-injected features.
+    """
+
+    def __init__(self, channels: int, num_classes: int, last: bool) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            _ReluConvBN(channels, channels // 2, 1), _ReluConvBN(channels // 2, channels, 3)
+        )
+        self.features = _ReluConvBN(channels, channels, 3)
+        self.heatmap = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, num_classes, 3, padding=1, bias=False)
+        )
+        self.reinject = None if last else nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), _ReluConvBN(num_classes, channels, 3)
+        )
+
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Runs the block.
+
+        Args:
+            x: (B, C, H, W) features, H and W even.
+
+        Returns:
+            ``(heatmap (B, A, H/2, W/2), features (B, C, H, W), next input or None)``.
+        """
+        residual = x + self.residual(x)
+        features = self.features(residual)
+        heatmap = self.heatmap(max_min_pool2d(features))
+        if self.reinject is None:
+            return heatmap, features, None
+        return heatmap, features, residual + features + self.reinject(heatmap)
+
+
+class _Aggregation(nn.Module):
+    """Trainable 1x1 separable conv, no bias, initialized to the identity (spec 1.7)."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(num_classes, num_classes, 1, groups=num_classes, bias=False)
+        self.pointwise = nn.Conv2d(num_classes, num_classes, 1, bias=False)
+        nn.init.ones_(self.depthwise.weight)
+        with torch.no_grad():
+            self.pointwise.weight.copy_(torch.eye(num_classes)[:, :, None, None])
+
+    def forward(self, heatmap: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(heatmap))
+
+
+class FormNet(nn.Module):
+    """DeepHAR pose-based action stream with a view head and an optional appearance stream.
+
+    Args:
+        num_classes: form classes A.
+        num_joints: joints J per frame.
+        in_channels: channels per joint of the pose image.
+        stem_widths: widths of the three parallel stem convolutions (3x1, 3x3, 3x5).
+        mixed_width: width of each of the two mixed branches; blocks run at twice this.
+        num_blocks: action prediction blocks per stream.
+        appearance_channels: per-joint appearance features F; 0 disables that stream.
+        appearance_width: block width of the appearance stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 4,
+        num_joints: int = 16,
+        in_channels: int = 3,
+        stem_widths: tuple[int, int, int] = (8, 16, 24),
+        mixed_width: int = 56,
+        num_blocks: int = 4,
+        appearance_channels: int = 0,
+        appearance_width: int = 64,
+    ) -> None:
+        super().__init__()
+        if num_blocks < 1:
+            raise ValueError("num_blocks must be >= 1")
+        self.num_classes = num_classes
+        self.num_joints = num_joints
+        self.in_channels = in_channels
+        self.appearance_channels = appearance_channels
+        w1, w2, w3 = stem_widths
+        self.stem = nn.ModuleList([
+            _ConvBN(in_channels, w1, (3, 1), relu=True),
+            _ConvBN(in_channels, w2, (3, 3), relu=True),
+            _ConvBN(in_channels, w3, (3, 5), relu=True),
+        ])
+        stem_out = w1 + w2 + w3
+        self.mixed_a = _ConvBN(stem_out, mixed_width, (3, 3), relu=False)
+        self.mixed_b = nn.Sequential(
+            _ConvBN(stem_out, mixed_width // 2 or 1, (1, 1), relu=False),
+            _ConvBN(mixed_width // 2 or 1, mixed_width, (3, 3), relu=False),
+        )
+        channels = 2 * mixed_width
+        self.pose_blocks = nn.ModuleList(
+            ActionPredictionBlock(channels, num_classes, last=i == num_blocks - 1)
+            for i in range(num_blocks)
+        )
+        self.pose_aggregation = _Aggregation(num_classes)
+        self.view_head = nn.Linear(channels, 1)
+        if appearance_channels > 0:
+            self.appearance_entry = _ConvBN(
+                appearance_channels, appearance_width, (1, 1), relu=False
+            )
+            self.appearance_blocks = nn.ModuleList(
+                ActionPredictionBlock(appearance_width, num_classes, last=i == num_blocks - 1)
+                for i in range(num_blocks)
+            )
+            self.appearance_aggregation = _Aggregation(num_classes)
+
+    @staticmethod
+    def _to_image(clip: torch.Tensor) -> torch.Tensor:
+        """(B, T, J, C) -> (B, C, T', J') with T' and J' multiples of 4, T' >= 4."""
+        frames, joints = clip.shape[1], clip.shape[2]
+        pad_frames = max(4, -(-frames // 4) * 4) - frames
+        if pad_frames:
+            clip = torch.cat([clip[:, :1].expand(-1, pad_frames, -1, -1), clip], dim=1)
+        pad_joints = -(-joints // 4) * 4 - joints
+        image = clip.permute(0, 3, 1, 2)
+        if pad_joints:
+            image = F.pad(image, (0, pad_joints))
+        return image
+
+    @staticmethod
+    def _run_blocks(
+        x: torch.Tensor, blocks: nn.ModuleList
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        heatmaps = []
+        features = x
+        for block in blocks:
+            heatmap, features, following = block(x)
+            heatmaps.append(heatmap)
+            if following is not None:
+                x = following
+        return heatmaps, heatmaps[-1], features
+
+    def forward(
+        self, pose: torch.Tensor, appearance: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scores clips.
+
+        Args:
+            pose: (B, T, J, C) normalized pose features (see ``engine.features``), T >= 1.
+            appearance: (B, T, J, F) per-joint appearance features; only when the model was
+                built with ``appearance_channels > 0``.
+
+        Returns:
+            ``(logits (B, A), view_logit (B,), block_logits (B, S * num_blocks, A))``: the
+            aggregated class scores, the logit that the view can show an arch, and every
+            block's intermediate scores (S streams) for deep supervision.
+        """
+        image = self._to_image(pose)
+        x = torch.cat([branch(image) for branch in self.stem], dim=1)
+        x = max_min_pool2d(torch.cat([self.mixed_a(x), self.mixed_b(x)], dim=1))
+        heatmaps, last, features = self._run_blocks(x, self.pose_blocks)
+        aggregated = self.pose_aggregation(last)
+        view_logit = self.view_head(global_max_min(features)).squeeze(-1)
+        if self.appearance_channels > 0:
+            if appearance is None:
+                raise ValueError("this FormNet has an appearance stream: pass `appearance`")
+            visual = F.max_pool2d(
+                self.appearance_entry(self._to_image(appearance)), 2, 2, ceil_mode=True
+            )
+            visual_heatmaps, visual_last, _ = self._run_blocks(visual, self.appearance_blocks)
+            heatmaps = heatmaps + visual_heatmaps
+            aggregated = aggregated + self.appearance_aggregation(visual_last)
+        elif appearance is not None:
+            raise ValueError("this FormNet has no appearance stream (appearance_channels=0)")
+        block_logits = torch.stack([global_max_min(h) for h in heatmaps], dim=1)
+        return global_max_min(aggregated), view_logit, block_logits
+
+
+@register_model
+def form_handstand(**kwargs) -> FormNet:
+    """The shipped handstand form model: CPU-sized DeepHAR pose stream, 4 blocks at 32 channels.
+
+    About 60k parameters (the paper's Penn v1 stream runs 4 blocks at 112 channels, 853k).
+    """
+    config = {"stem_widths": (8, 16, 24), "mixed_width": 16, "num_blocks": 4}
+    config.update(kwargs)
+    return FormNet(**config)
+
+
+@register_model
+def form_handstand_test(**kwargs) -> FormNet:
+    """Tiny variant for tests."""
+    config = {"stem_widths": (4, 4, 8), "mixed_width": 8, "num_blocks": 2}
+    config.update(kwargs)
+    return FormNet(**config)

@@ -1,0 +1,101 @@
+import cv2
+import numpy as np
+import pytest
+from test_explain_poses import single_thread, stick_handstand, tiny_classifier  # noqa: F401
+
+from coach.explain import compose_explanation, corrected_view, worst_moment, write_explanation
+from engine.ideal import IdealPose, normalize_pose
+from engine.skeleton import BONES
+
+SIZE = (320, 240)
+
+
+def _photo(pose: np.ndarray) -> np.ndarray:
+    width, height = SIZE
+    image = np.full((height, width, 3), (90, 140, 60), np.uint8)
+    for a, b in BONES:
+        cv2.line(image, tuple(int(v) for v in pose[a, :2]), tuple(int(v) for v in pose[b, :2]),
+                 (150, 170, 220), 11)
+    return image
+
+
+def _ideal() -> IdealPose:
+    return IdealPose(normalize_pose(stick_handstand(np.random.default_rng(30), banana=False)))
+
+
+def test_write_explanation_writes_three_labeled_panels(tmp_path):
+    pose = stick_handstand(np.random.default_rng(31), banana=True, size=SIZE)
+    photo = _photo(pose)
+    out = write_explanation(photo, pose, tiny_classifier(), tmp_path / "why.png", ideal=_ideal())
+    assert out == tmp_path / "why.png"
+    image = cv2.imread(str(out))
+    width, height = SIZE
+    assert image.shape[0] > height  # cues underneath
+    separator = (image.shape[1] - 3 * width) // 2
+    assert separator > 0 and image.shape[1] == 3 * width + 2 * separator
+    panels = [image[:height, i * (width + separator): i * (width + separator) + width]
+              for i in range(3)]
+    body_rows = slice(60, height)  # below the panel titles
+    assert np.abs(panels[2][body_rows].astype(int) - panels[0][body_rows].astype(int)).mean() > 1
+    ghost_green = (panels[1][..., 1].astype(int) - panels[1][..., 2].astype(int)) > 60
+    assert ghost_green.sum() > 200  # the ideal pose is drawn in green
+    assert not list(tmp_path.glob(".explain-*"))  # no temporary file left behind
+
+
+def test_explanation_without_ideal_pose_still_works():
+    pose = stick_handstand(np.random.default_rng(32), banana=True, size=SIZE)
+    image = compose_explanation(_photo(pose), pose, tiny_classifier(), ideal=False)
+    assert image.shape[1] > 3 * SIZE[0]
+
+
+def test_write_explanation_errors_are_os_errors(tmp_path):
+    pose = stick_handstand(np.random.default_rng(33), banana=True, size=SIZE)
+    photo = _photo(pose)
+    with pytest.raises(OSError):
+        write_explanation(photo, pose, tiny_classifier(), tmp_path / "no" / "dir" / "x.png",
+                          ideal=False)
+    with pytest.raises(OSError, match="cannot encode"):
+        write_explanation(photo, pose, tiny_classifier(), tmp_path / "x.notanimage", ideal=False)
+
+
+def test_corrected_view_has_the_frame_shape_and_follows_a_stream():
+    rng = np.random.default_rng(34)
+    pose = stick_handstand(rng, banana=True, size=SIZE)
+    photo = _photo(pose)
+    for _ in range(3):
+        jittered = pose.copy()
+        jittered[:, :2] += rng.normal(0, 0.5, (16, 2))
+        view = corrected_view(photo, jittered, tiny_classifier())
+        assert view.shape == photo.shape and view.dtype == np.uint8
+    assert np.abs(view.astype(int) - photo.astype(int)).mean() > 1
+
+
+def _probabilities(straight: float) -> dict[str, float]:
+    return {"straight": straight, "banana": 1.0 - straight, "other_handstand": 0.0,
+            "not_handstand": 0.0}
+
+
+def test_worst_moment_is_the_least_straight_frame_of_a_hold():
+    stand = {"straight": 0.0, "banana": 0.0, "other_handstand": 0.0, "not_handstand": 1.0}
+    frames = [stand, stand] + [_probabilities(p) for p in (0.9, 0.8, 0.2, 0.7, 0.9)] + [stand]
+    assert worst_moment(frames) == 4
+    # A one-frame flicker is not a hold.
+    flicker = [stand, _probabilities(0.1), stand, *[_probabilities(0.6)] * 3]
+    assert worst_moment(flicker) == 3
+    assert worst_moment([stand, None, stand]) is None
+    labels = ["not_handstand"] * 2 + ["straight"] * 5 + ["not_handstand"]
+    assert worst_moment(frames, labels) == 4
+    with pytest.raises(ValueError):
+        worst_moment(frames, labels[:-1])
+
+
+def test_an_unusable_pose_gives_a_one_line_input_error(tmp_path):
+    from coach.errors import InputError
+
+    collapsed = np.ones((16, 3), np.float32) * 50.0
+    collapsed[:, 2] = 1.0
+    photo = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    with pytest.raises(InputError, match="cannot explain this pose") as error:
+        write_explanation(photo, collapsed, tiny_classifier(), tmp_path / "x.png", ideal=False)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,166 @@
+"""Signals and lost cameras: Ctrl-C at start-up, SIGINT/SIGTERM mid-recording, camera unplugged.
+
+Whatever the moment, the app must stop without a traceback, exit non-zero, and leave every
+output it had started playable (clip) and consistent (timeline with the clip's frames).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from reliability import media
+from reliability.cli import (
+    RunningCoach,
+    assert_no_traceback,
+    partial_timeline_frames,
+    timeline_frames,
+)
+from reliability.fakes import FlakyCamera
+from reliability.fixtures import corpus  # noqa: F401 - a fixture
+from reliability.interrupt import interrupt_trial, make_long_video
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(
+    not (REPO_ROOT / "run_coach.py").exists(), reason="run_coach.py not written yet"
+)
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    return make_long_video(tmp_path_factory.mktemp("interrupt") / "long.mp4", frames=40)
+
+
+@pytest.mark.parametrize(
+    ("signum", "after_frames"), [(signal.SIGINT, 3), (signal.SIGTERM, 9)], ids=["int", "term"]
+)
+def test_signal_mid_recording_leaves_playable_clip_and_timeline(
+    long_video, tmp_path, signum, after_frames
+) -> None:
+    result = interrupt_trial(long_video, tmp_path, signum, after_frames, timeout=90)
+    details = result.as_dict()
+    assert result.frames_at_signal is not None, f"app finished before the signal: {details}"
+    assert not result.traceback, details
+    assert result.returncode == (130 if signum == signal.SIGINT else 143), details
+    assert result.playable, details
+    assert result.matching, details
+
+
+# Moments of start-up, each recognized by a library the process has mapped by then.
+# (A signal before the interpreter has installed its handlers kills it silently; one during
+# Python's own site import is outside the app's reach, so those moments are not tested.)
+STARTUP_MOMENTS = {
+    "loading_opencv": "cv2/",
+    "importing_torch": "libtorch_cpu",
+    "starting_mediapipe": "_framework_bindings",
+}
+
+
+@pytest.mark.parametrize("moment", list(STARTUP_MOMENTS), ids=list(STARTUP_MOMENTS))
+def test_ctrl_c_at_start_up(corpus, tmp_path, moment) -> None:  # noqa: F811
+    clip, timeline = tmp_path / "clip.mp4", tmp_path / "timeline.json"
+    app = RunningCoach(["--video", str(corpus["video_ok"]), "--save", str(clip),
+                        "--json", str(timeline), "--no-window"])
+    library = STARTUP_MOMENTS[moment]
+    if not app.wait_until(lambda: app.loaded(library), timeout=60):
+        app.finish()
+        pytest.skip(f"{library} never loaded (the app may not use it)")
+    app.send(signal.SIGINT)
+    result = app.finish(timeout=60)
+    assert_no_traceback(result)
+    if result.returncode == 0:
+        # The whole run fit before the signal was handled: then it must be complete.
+        assert media.count_video_frames(clip) == 12, result.describe()
+        return
+    assert result.returncode in (130, -signal.SIGINT), result.describe()
+    assert len(result.messages) <= 3, result.describe()
+    if clip.exists():
+        assert media.count_video_frames(clip) >= 1, f"unplayable clip left\n{result.describe()}"
+    if timeline.exists():
+        records = timeline_frames(timeline)
+        if clip.exists():
+            assert len(records) == media.count_video_frames(clip), result.describe()
+
+
+def test_camera_lost_finalizes_everything_in_process(tmp_path) -> None:
+    """The loop, fed by a camera that dies, ends with CameraLostError and complete outputs."""
+    from coach.errors import CameraLostError
+    from coach.sources import CameraSource
+
+    camera = FlakyCamera(frames_before_loss=10, failure="false", fps=60.0)
+    source = CameraSource(0, capture=camera, lost_after=3)
+    frames = []
+    with pytest.raises(CameraLostError, match="camera 0"):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            frame = source.read()
+            assert frame is not None
+            frames.append(frame.index)
+    source.close()
+    assert 1 <= len(frames) <= 10
+    assert frames == sorted(frames)
+    assert camera.released
+
+
+def test_camera_that_blocks_then_closes_does_not_hang(tmp_path) -> None:
+    """close() returns promptly even while the capture thread waits inside read()."""
+    from coach.sources import CameraSource
+
+    release = threading.Event()
+
+    class StuckCamera(FlakyCamera):
+        def read(self, *args):
+            if self.reads >= 2:
+                release.wait(5.0)
+            return super().read(*args)
+
+    source = CameraSource(0, capture=StuckCamera(frames_before_loss=100, fps=100.0))
+    assert source.read() is not None
+    start = time.monotonic()
+    source.close()
+    release.set()
+    assert time.monotonic() - start < 4.0
+
+
+def test_sigterm_during_a_camera_session_finalizes_clip_and_timeline(tmp_path) -> None:
+    clip, timeline = tmp_path / "clip.mp4", tmp_path / "timeline.json"
+    app = RunningCoach(
+        ["--camera", "0", "--save", str(clip), "--json", str(timeline), "--no-window"],
+        prelude="from reliability.fakes import install_flaky_camera; "
+                "install_flaky_camera(frames_before_loss=10**9)",
+    )
+    assert app.wait_until(lambda: partial_timeline_frames(timeline) >= 5, timeout=90), app.stderr
+    app.send(signal.SIGTERM)
+    result = app.finish(timeout=60)
+    assert_no_traceback(result)
+    assert result.returncode == 143, result.describe()
+    frames = media.count_video_frames(clip)
+    assert frames >= 5, result.describe()
+    assert len(timeline_frames(timeline)) == frames, result.describe()
+
+
+def test_second_ctrl_c_aborts_at_once_and_keeps_outputs_readable(long_video, tmp_path) -> None:
+    clip, timeline = tmp_path / "clip.mp4", tmp_path / "timeline.json"
+    app = RunningCoach(["--video", str(long_video), "--save", str(clip), "--json", str(timeline),
+                        "--no-window"])
+    assert app.wait_until(lambda: partial_timeline_frames(timeline) >= 4, timeout=90), app.stderr
+    app.send(signal.SIGINT)
+    app.send(signal.SIGINT)
+    result = app.finish(timeout=60)
+    assert_no_traceback(result)
+    assert result.returncode in (130, -signal.SIGINT), result.describe()
+    if clip.exists():
+        assert media.count_video_frames(clip) >= 1, result.describe()
+    if timeline.exists():
+        timeline_frames(timeline)
+    else:
+        # The journal keeps every analyzed frame: each complete line is a JSON record.
+        journal = timeline.with_name(timeline.name + ".partial.jsonl")
+        lines = journal.read_text(encoding="utf-8").splitlines()
+        assert len(lines) >= 1 + 4, result.describe()
+        for line in lines[:-1]:
+            json.loads(line)

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.runtime import (
+    RuntimeBackendUnavailable,
+    compile_for_inference,
+    export_onnx,
+    resolve_backend,
+)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        features = torch.relu(self.bn(self.conv(x)))
+        pooled = features.mean(dim=(2, 3))
+        return features, {"logits": self.fc(pooled), "soft": torch.softmax(pooled, dim=1)}
+
+
+@pytest.fixture()
+def module_and_input() -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    module = TwoHeads()
+    with torch.no_grad():
+        module.bn.running_mean.uniform_(-0.5, 0.5)
+        module.bn.running_var.uniform_(0.5, 2.0)
+    return module, torch.randn(1, 3, 16, 16)
+
+
+def test_eager_and_onnxruntime_agree(module_and_input):
+    module, x = module_and_input
+    eager = compile_for_inference(module, (x,), backend="eager")
+    onnx = compile_for_inference(module, (x,), backend="onnxruntime", num_threads=1)
+    assert eager.backend == "eager" and onnx.backend == "onnxruntime"
+    other = torch.randn(1, 3, 16, 16)
+    features_e, heads_e = eager(other)
+    features_o, heads_o = onnx(other.numpy())  # numpy input works too
+    assert isinstance(heads_o, dict) and set(heads_o) == {"logits", "soft"}
+    assert torch.allclose(features_e, features_o, atol=1e-5)
+    for key in heads_e:
+        assert torch.allclose(heads_e[key], heads_o[key], atol=1e-5)
+
+
+def test_eager_matches_module_in_eval_mode(module_and_input):
+    module, x = module_and_input
+    compiled = compile_for_inference(module, (x,))
+    with torch.no_grad():
+        expected = module.eval()(x)[1]["logits"]
+    assert torch.equal(compiled(x)[1]["logits"], expected)
+
+
+def test_onnx_file_is_written(module_and_input, tmp_path):
+    module, x = module_and_input
+    path = tmp_path / "m.onnx"
+    data = export_onnx(module, (x,), path)
+    assert path.read_bytes() == data and len(data) > 100
+
+
+def test_tensorrt_without_cuda_says_why(module_and_input):
+    module, x = module_and_input
+    with pytest.raises(RuntimeBackendUnavailable, match="CUDA"):
+        compile_for_inference(module, (x,), backend="tensorrt", device=torch.device("cpu"))
+
+
+def test_auto_falls_back_to_eager_on_cpu(module_and_input):
+    module, x = module_and_input
+    assert resolve_backend("auto", torch.device("cpu")) == "eager"
+    compiled = compile_for_inference(module, (x,), backend="auto")
+    assert compiled.backend == "eager"
+
+
+def test_unknown_backend_is_rejected(module_and_input):
+    module, x = module_and_input
+    with pytest.raises(ValueError, match="unknown backend"):
+        compile_for_inference(module, (x,), backend="tflite")
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tensorrt_matches_eager_on_cuda(module_and_input):
+    pytest.importorskip("torch_tensorrt")
+    module, x = module_and_input
+    device = torch.device("cuda")
+    eager = compile_for_inference(module, (x,), backend="eager", device=device)
+    trt = compile_for_inference(module, (x,), backend="tensorrt", device=device)
+    np.testing.assert_allclose(
+        eager(x)[0].cpu().numpy(), trt(x)[0].cpu().numpy(), atol=1e-3
+    )

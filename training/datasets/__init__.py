@@ -1,0 +1,1 @@
+"""Dataset readers for pose and action training (MPII, Penn Action)."""

@@ -1,0 +1,308 @@
+"""Evaluates the form model against the baselines on held-out synthetic and real photos.
+
+Usage:
+    python -m training.evaluate --weights weights/form_handstand.pt \
+        --dev-cache cache/handstand_dev_blazepose.npz [--report DIR] [--update-card]
+
+One run scores, on the same inputs: our model (DeepHAR action stream) and the baselines of
+``training/baselines.py`` (majority class, hip-angle rule, ML Kit-style k-NN, TF-Lite-style
+MLP), all fitted on the same synthetic training clips (regenerated from the checkpoint's
+config and seed). Sets: held-out synthetic clips (T = clip length), the same clips cut to
+their last frame (photos), user-labeled test examples (when trained with a store), and the
+real dev photos (BlazePose keypoints cached by ``training.pose_cache``; label "unclear" is
+skipped; photos where BlazePose found nobody are left out of the metrics and counted).
+
+Printed per set and method: straight-vs-banana balanced accuracy (mean of straight and banana
+recall over 4-class predictions), 4-class macro-F1 and accuracy; for our model also the share
+it can judge, the accuracy of the labels it gives (unknown counted wrong) and calibration
+(NLL, expected calibration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from engine.features import clean_confidence, last_observed_frame
+from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
+
+STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
+OURS = "formnet (ours)"
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) counts, rows = truth, columns = prediction."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int = len(FORM_LABELS)) -> float:
+    """Mean F1 over the classes present in ``truth``."""
+    scores = per_class_metrics(truth, predicted, classes)
+    present = [s["f1"] for s in scores if s["support"] > 0]
+    return float(np.mean(present)) if present else float("nan")
+
+
+def per_class_metrics(truth: np.ndarray, predicted: np.ndarray, classes: int) -> list[dict]:
+    """Precision, recall, F1 and support per class."""
+    out = []
+    for c in range(classes):
+        tp = int(np.sum((truth == c) & (predicted == c)))
+        fp = int(np.sum((truth != c) & (predicted == c)))
+        fn = int(np.sum((truth == c) & (predicted != c)))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append({"precision": precision, "recall": recall, "f1": f1, "support": tp + fn})
+    return out
+
+
+def straight_banana_balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of straight recall and banana recall (4-class predictions; NaN if one is absent)."""
+    recalls = [
+        np.mean(predicted[truth == c] == c) for c in (STRAIGHT, BANANA) if np.any(truth == c)
+    ]
+    return float(np.mean(recalls)) if len(recalls) == 2 else float("nan")
+
+
+def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10
+                               ) -> float:
+    """ECE of the top-class confidence with equal-width bins."""
+    confidence = probabilities.max(-1)
+    correct = probabilities.argmax(-1) == truth
+    edges = np.linspace(0, 1, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
+
+
+def negative_log_likelihood(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    """Mean NLL of the true class."""
+    return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-12, 1))))
+
+
+def summarize(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Headline metrics and confusion matrix of one method on one set."""
+    return {
+        "n": int(len(truth)),
+        "straight_banana_balanced_accuracy": straight_banana_balanced_accuracy(truth, predicted),
+        "macro_f1": macro_f1(truth, predicted),
+        "accuracy": float(np.mean(truth == predicted)) if len(truth) else float("nan"),
+        "confusion": confusion_matrix(truth, predicted, len(FORM_LABELS)).tolist(),
+        "per_class": per_class_metrics(truth, predicted, len(FORM_LABELS)),
+    }
+
+
+def last_frames(clips: np.ndarray) -> np.ndarray:
+    """The last frame with a person of each clip: (N, T, 16, 3) -> (N, 16, 3)."""
+    out = np.empty((len(clips),) + clips.shape[2:], dtype=np.float32)
+    for i, clip in enumerate(clips):
+        out[i] = clip[max(last_observed_frame(clip), 0)]
+    return out
+
+
+def score_ours(classifier: FormClassifier, clips: list[np.ndarray], truth: np.ndarray) -> dict:
+    """Our model's metrics on clips (each (T_i, 16, 3)), including judge rate and calibration."""
+    verdicts = []
+    for start in range(0, len(clips), 256):
+        verdicts.extend(classifier.predict_batch(clips[start : start + 256]))
+    probabilities = np.array([[v.probabilities[name] for name in FORM_LABELS] for v in verdicts])
+    result = summarize(truth, probabilities.argmax(-1))
+    judged = np.array([v.label != UNKNOWN_LABEL for v in verdicts])
+    given = np.array([FORM_LABELS.index(v.label) if v.can_judge else -1 for v in verdicts])
+    result.update({
+        "judged_share": float(judged.mean()),
+        "accuracy_of_given_labels": float(np.mean(given == truth)),
+        "accuracy_when_judged": float(np.mean(given[judged] == truth[judged]))
+        if judged.any() else float("nan"),
+        "nll": negative_log_likelihood(probabilities, truth),
+        "ece": expected_calibration_error(probabilities, truth),
+        "unknown_reasons": _count([v.reason for v in verdicts if not v.can_judge]),
+        "probabilities": probabilities.tolist(),
+        "truth": truth.tolist(),
+    })
+    return result
+
+
+def _count(items: list[str]) -> dict[str, int]:
+    names, counts = np.unique(np.asarray(items, dtype=str), return_counts=True)
+    return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+
+
+def load_dev_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Real dev photos with a person and one of the four labels.
+
+    Returns:
+        (keypoints (N, 16, 3), labels (N,) indices, files (N,), photos left out for no person).
+    """
+    data = np.load(path, allow_pickle=False)
+    labels = np.asarray(data["labels"]).astype(str)
+    keypoints = np.asarray(data["keypoints"], dtype=np.float32)
+    files = np.asarray(data["files"]).astype(str)
+    known = np.isin(labels, FORM_LABELS)
+    person = (clean_confidence(keypoints) > 0).any(-1)
+    keep = known & person
+    indices = np.array([FORM_LABELS.index(x) for x in labels[keep]], dtype=np.int64)
+    return keypoints[keep], indices, files[keep], int(np.sum(known & ~person))
+
+
+def evaluate_run(
+    classifier: FormClassifier,
+    *,
+    baseline_train,
+    synthetic_test=None,
+    labeled_test=None,
+    dev_cache: Path | None = None,
+    report_dir: Path | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Scores our model and every baseline on every available set.
+
+    Args:
+        classifier: our model.
+        baseline_train: the ``ClipSet`` the baselines are fitted on (the model's training set).
+        synthetic_test: held-out synthetic ``ClipSet``.
+        labeled_test: held-out user-labeled ``ClipSet``.
+        dev_cache: BlazePose cache of real photos (``training.pose_cache``).
+        report_dir: where to write PNG/HTML (None: no report).
+        seed: seed for the stochastic baselines.
+        log: printer.
+
+    Returns:
+        ``{set name: {method: metrics}}`` plus ``"notes"``; probabilities are dropped.
+    """
+    from training.baselines import fit_baselines
+
+    baselines = fit_baselines(last_frames(baseline_train.keypoints), baseline_train.labels, seed)
+    sets: dict[str, tuple[list[np.ndarray], np.ndarray, np.ndarray]] = {}
+    if synthetic_test is not None:
+        frames = last_frames(synthetic_test.keypoints)
+        sets["synthetic clips"] = (list(synthetic_test.keypoints), frames, synthetic_test.labels)
+        sets["synthetic photos"] = ([f[None] for f in frames], frames, synthetic_test.labels)
+        visible = synthetic_test.view == 1
+        sets["synthetic photos, side views"] = (
+            [f[None] for f in frames[visible]], frames[visible], synthetic_test.labels[visible]
+        )
+    if labeled_test is not None:
+        frames = last_frames(labeled_test.keypoints)
+        sets["labeled test photos"] = ([f[None] for f in frames], frames, labeled_test.labels)
+    notes = {"real_dev_photos_in_training": False}
+    if dev_cache is not None:
+        keypoints, labels, files, no_person = load_dev_cache(dev_cache)
+        sets["real dev photos"] = ([k[None] for k in keypoints], keypoints, labels)
+        notes["real_dev_photos_without_person_left_out"] = no_person
+        notes["real_dev_cache"] = str(dev_cache)
+    results: dict = {}
+    for name, (clips, frames, truth) in sets.items():
+        results[name] = {OURS: score_ours(classifier, clips, truth)}
+        for method, baseline in baselines.items():
+            results[name][method] = summarize(truth, baseline.predict(frames))
+    log(format_table(results))
+    if report_dir is not None:
+        from training.report import write_report
+
+        write_report(report_dir, results, notes)
+        log(f"report written to {report_dir}")
+    for methods in results.values():
+        methods[OURS].pop("probabilities", None)
+        methods[OURS].pop("truth", None)
+    return {**results, "notes": notes}
+
+
+def format_table(results: dict) -> str:
+    """Plain-text table: set, method, balanced accuracy S/B, macro-F1, accuracy."""
+    lines = [f"{'set':<30} {'method':<16} {'n':>5} {'balacc S/B':>10} {'macroF1':>8} "
+             f"{'acc':>6} {'judged':>7}"]
+    for name, methods in results.items():
+        for method, m in methods.items():
+            judged = f"{m['judged_share']:.2f}" if "judged_share" in m else ""
+            lines.append(
+                f"{name:<30} {method:<16} {m['n']:>5} "
+                f"{m['straight_banana_balanced_accuracy']:>10.3f} {m['macro_f1']:>8.3f} "
+                f"{m['accuracy']:>6.3f} {judged:>7}"
+            )
+    return "\n".join(lines)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description="Score the form model against baselines on held-out synthetic clips and "
+                    "real photos (BlazePose cache).",
+    )
+    parser.add_argument("--weights", default="weights/form_handstand.pt")
+    parser.add_argument("--dev-cache", help="BlazePose cache (.npz) of real labeled photos")
+    parser.add_argument("--report", help="folder for the PNG/HTML report")
+    parser.add_argument("--json", help="write the metrics as JSON here")
+    parser.add_argument("--update-card", action="store_true",
+                        help="store the metrics in the weights' model card (sha256 unchanged)")
+    return parser.parse_args(argv)
+
+
+def evaluate_weights(
+    weights: Path | str, dev_cache: Path | None = None, report_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Loads a checkpoint, regenerates its synthetic train/test clips and runs ``evaluate_run``.
+
+    Raises:
+        FormModelError: the weights cannot be loaded.
+    """
+    import torch
+
+    from engine.form import load_form_model
+    from training.train_form import FormTrainConfig, default_generator, synthetic_set
+
+    classifier = load_form_model(weights)
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    config = FormTrainConfig(**{
+        k: v for k, v in checkpoint["config"].items() if k in FormTrainConfig.__dataclass_fields__
+    })
+    torch.set_num_threads(config.num_threads)
+    generate = default_generator()
+    train = synthetic_set(generate, config.train_clips, config.clip_length,
+                          config.seed * 1000 + 11)
+    test = synthetic_set(generate, config.test_clips, config.clip_length, config.seed * 1000 + 33)
+    return evaluate_run(classifier, baseline_train=train, synthetic_test=test,
+                        dev_cache=dev_cache, report_dir=report_dir, seed=config.seed, log=log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    from engine.form import FormModelError, card_path_for
+
+    args = _parse_args(argv)
+    if args.dev_cache and not Path(args.dev_cache).is_file():
+        print(f"error: dev cache {args.dev_cache} does not exist", file=sys.stderr)
+        return 2
+    try:
+        metrics = evaluate_weights(
+            args.weights, Path(args.dev_cache) if args.dev_cache else None,
+            Path(args.report) if args.report else None,
+        )
+    except FormModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
+    if args.update_card:
+        card_path = card_path_for(args.weights)
+        card = json.loads(card_path.read_text())
+        card["metrics"] = metrics
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"updated {card_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,634 @@
+"""Trains the handstand form model (DeepHAR action stream) on synthetic clips.
+
+Usage:
+    python -m training.train_form [--out weights/form_handstand.pt] [--dev-cache NPZ]
+    python -m training.train_form --store labels.db [--labeled-only]
+
+Data: ``training.synth.generate_clips`` (synthetic 3D handstands and other poses seen by
+random cameras, BlazePose-like noise), split into train / validation (temperature scaling,
+thresholds) / test (held-out synthetic metrics) with disjoint seeds. With ``--store``, the
+user-labeled photos and video frames of a label store are added (group-aware split: one
+video's or person's frames never straddle train and test); ``--labeled-only`` trains on them
+alone. Real dev photos (``--dev-cache``) are only evaluated, never trained on.
+
+Each clip is augmented every epoch: random length (a share of single-frame "photos", a share
+of shorter clips), horizontal flip with left/right joint swap, extra jitter, outlier joints,
+left/right limb swaps and dropped joints. Training is deterministic for a seed (seeded
+generators, ``torch.use_deterministic_algorithms``) and runs on the CPU.
+
+Writes the checkpoint, its model card (``.json``: data, config, metrics, sha256, command) and
+a report folder (``<name>_report/``: confusion matrix, calibration plot, per-class metrics,
+HTML) next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.features import (
+    MIN_JOINT_CONFIDENCE,
+    flip_features,
+    last_observed_frame,
+    leg_to_torso_ratio,
+    prepare_clip,
+)
+from engine.form import (
+    CHECKPOINT_KIND,
+    FORM_LABELS,
+    FormClassifier,
+    InputChecks,
+    card_path_for,
+    sha256_of,
+)
+from engine.models import create_model
+from engine.skeleton import FLIP_PAIRS, FLIP_PERMUTATION
+
+STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
+
+
+@dataclass
+class FormTrainConfig:
+    """Everything that decides a training run (saved into the checkpoint).
+
+    Attributes:
+        model_name: registered FormNet variant.
+        model_kwargs: keyword overrides for the variant.
+        clip_length: frames per clip T.
+        train_clips: synthetic training clips.
+        val_clips: synthetic validation clips (temperature, thresholds, model selection).
+        test_clips: held-out synthetic test clips (reported only).
+        epochs: passes over the training clips.
+        batch_size: clips per step.
+        learning_rate: AdamW peak learning rate (one-cycle schedule).
+        weight_decay: AdamW weight decay.
+        block_loss_weight: weight of the mean cross-entropy of the intermediate block outputs
+            (DeepHAR supervises every block).
+        view_loss_weight: weight of the view head's BCE (straight/banana clips only).
+        photo_fraction: share of clips cut to one frame (a photo).
+        short_clip_fraction: share of clips cut to 2..T-1 frames.
+        flip_probability: chance of a horizontal flip with left/right swap.
+        jitter_std: extra Gaussian jitter, in units of the clip's body size.
+        outlier_probability: per joint and frame, chance of a wild outlier.
+        swap_probability: per frame, chance that one left/right limb pair is swapped.
+        drop_probability: per joint and frame, chance of dropping the joint (confidence 0).
+        labeled_repeat: how many times each user-labeled example is repeated per epoch.
+        labeled_test_fraction: share of labeled examples (by group) held out for testing.
+        ratio_quantile: quantile (each side) of the training handstands' leg/torso ratio used
+            for the plausibility range.
+        ratio_margin: factor widening that range on each side.
+        seed: master seed.
+        num_threads: torch CPU threads.
+        store: label store to add user-labeled examples from (None: synthetic only).
+        labeled_only: train on the store's examples only.
+    """
+
+    model_name: str = "form_handstand"
+    model_kwargs: dict = field(default_factory=dict)
+    clip_length: int = 16
+    train_clips: int = 8000
+    val_clips: int = 2000
+    test_clips: int = 2000
+    epochs: int = 16
+    batch_size: int = 128
+    learning_rate: float = 4e-3
+    weight_decay: float = 1e-4
+    block_loss_weight: float = 0.5
+    view_loss_weight: float = 0.5
+    photo_fraction: float = 0.35
+    short_clip_fraction: float = 0.2
+    flip_probability: float = 0.5
+    jitter_std: float = 0.02
+    outlier_probability: float = 0.01
+    swap_probability: float = 0.03
+    drop_probability: float = 0.02
+    labeled_repeat: int = 5
+    labeled_test_fraction: float = 0.25
+    ratio_quantile: float = 0.01
+    ratio_margin: float = 1.0
+    seed: int = 0
+    num_threads: int = 1
+    store: str | None = None
+    labeled_only: bool = False
+
+
+@dataclass
+class ClipSet:
+    """Clips ready for training or evaluation.
+
+    Attributes:
+        keypoints: (N, T, 16, 3) float32 pixels.
+        image_sizes: (N, 2) (w, h).
+        labels: (N,) int64 indices into ``FORM_LABELS``.
+        view: (N,) float32 1 when the view can show an arch, 0 when not, NaN when unknown.
+        groups: (N,) str.
+        source: (N,) str, "synthetic" or "labeled".
+    """
+
+    keypoints: np.ndarray
+    image_sizes: np.ndarray
+    labels: np.ndarray
+    view: np.ndarray
+    groups: np.ndarray
+    source: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> ClipSet:
+        """The clips at ``index``."""
+        return ClipSet(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
+
+    @staticmethod
+    def concatenate(parts: list[ClipSet]) -> ClipSet:
+        """All clips of ``parts`` (same T) in order."""
+        parts = [p for p in parts if len(p)]
+        return ClipSet(**{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in dataclasses.fields(ClipSet)
+        })
+
+
+Generator = Callable[..., object]
+
+
+def default_generator() -> Generator:
+    """``training.synth.generate_clips`` (imported late: it is a large module)."""
+    from training.synth import generate_clips
+
+    return generate_clips
+
+
+def synthetic_set(generate: Generator, count: int, clip_length: int, seed: int) -> ClipSet:
+    """Generates ``count`` synthetic clips with their own seed."""
+    clips = generate(count, clip_length=clip_length, rng=np.random.default_rng(seed))
+    groups = getattr(clips, "groups", np.zeros(count))
+    return ClipSet(
+        keypoints=np.asarray(clips.keypoints, dtype=np.float32),
+        image_sizes=np.asarray(clips.image_sizes, dtype=np.float32),
+        labels=np.asarray(clips.labels, dtype=np.int64),
+        view=np.asarray(clips.arch_visible, dtype=np.float32),
+        groups=np.asarray([f"synthetic:{g}" for g in groups]),
+        source=np.full(count, "synthetic"),
+    )
+
+
+def labeled_sets(
+    db_path: str, clip_length: int, test_fraction: float, seed: int
+) -> tuple[ClipSet, ClipSet]:
+    """User-labeled examples of a label store as one-frame clips, split by group.
+
+    Returns:
+        (train, test) clip sets; frames of one group are on one side only.
+    """
+    from training.splits import group_split
+    from training.store import load_labeled_set
+
+    labeled = load_labeled_set(db_path)
+    count = len(labeled)
+    keypoints = np.repeat(labeled.keypoints[:, None], clip_length, axis=1).astype(np.float32)
+    every = ClipSet(
+        keypoints=keypoints,
+        image_sizes=np.asarray(labeled.image_sizes, dtype=np.float32).reshape(count, 2),
+        labels=np.array([FORM_LABELS.index(str(x)) for x in labeled.labels], dtype=np.int64),
+        view=np.full(count, np.nan, dtype=np.float32),
+        groups=np.asarray(labeled.groups, dtype=str),
+        source=np.full(count, "labeled"),
+    )
+    train_idx, test_idx = group_split(every.groups, test_fraction, np.random.default_rng(seed))
+    return every.subset(train_idx), every.subset(test_idx)
+
+
+def augment(clips: np.ndarray, image_sizes: np.ndarray, config: FormTrainConfig,
+            rng: np.random.Generator) -> list[np.ndarray]:
+    """Random per-clip augmentation; returns clips of varying length.
+
+    Args:
+        clips: (B, T, 16, 3) pixel keypoints.
+        image_sizes: (B, 2).
+        config: augmentation settings.
+        rng: randomness.
+
+    Returns:
+        B arrays of shape (T_i, 16, 3), 1 <= T_i <= T.
+    """
+    clips = np.array(clips, dtype=np.float32)
+    batch, frames, joints, _ = clips.shape
+    flip = rng.random(batch) < config.flip_probability
+    clips[flip] = clips[flip][:, :, list(FLIP_PERMUTATION)]
+    clips[flip, ..., 0] = image_sizes[flip, None, None, 0] - 1.0 - clips[flip, ..., 0]
+    valid = np.isfinite(clips[..., 0]) & (np.nan_to_num(clips[..., 2]) > MIN_JOINT_CONFIDENCE)
+    xy = np.where(valid[..., None], clips[..., :2], np.nan)
+    with np.errstate(all="ignore"):
+        center = np.nanmedian(xy.reshape(batch, -1, 2), axis=1)
+        spread = np.sqrt(np.nanmean(np.sum((xy - center[:, None, None]) ** 2, -1), axis=(1, 2)))
+    size = np.nan_to_num(spread, nan=1.0)[:, None, None, None]
+    clips[..., :2] += rng.normal(0.0, 1.0, (batch, frames, joints, 2)) * config.jitter_std * size
+    outlier = rng.random((batch, frames, joints)) < config.outlier_probability
+    clips[..., :2] += outlier[..., None] * rng.normal(0.0, 0.6, (batch, frames, joints, 2)) * size
+    swap = rng.random((batch, frames)) < config.swap_probability
+    for b, t in zip(*np.nonzero(swap), strict=True):
+        right, left = FLIP_PAIRS[rng.integers(len(FLIP_PAIRS))]
+        clips[b, t, [right, left]] = clips[b, t, [left, right]]
+    drop = rng.random((batch, frames, joints)) < config.drop_probability
+    clips[..., 2] = np.where(drop, 0.0, clips[..., 2])
+    kind = rng.random(batch)
+    out = []
+    for b in range(batch):
+        if kind[b] < config.photo_fraction:
+            length = 1
+        elif kind[b] < config.photo_fraction + config.short_clip_fraction and frames > 2:
+            length = int(rng.integers(2, frames))
+        else:
+            length = frames
+        out.append(clips[b, frames - length :])
+    return out
+
+
+def prepare_batch(clips: list[np.ndarray] | np.ndarray, clip_length: int) -> torch.Tensor:
+    """Model inputs for clips of any lengths: (B, clip_length, 16, 3)."""
+    return torch.from_numpy(np.stack([prepare_clip(c, clip_length) for c in clips]))
+
+
+def class_weights(labels: np.ndarray) -> torch.Tensor:
+    """Inverse-frequency class weights normalized to mean 1 (classes absent get 0)."""
+    counts = np.bincount(labels, minlength=len(FORM_LABELS)).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(FORM_LABELS), 0.0)
+    return torch.tensor(weights / max(weights[weights > 0].mean(), 1e-9), dtype=torch.float32)
+
+
+def soft_targets(labels: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """Class targets; straight and banana become 50/50 where the view cannot show an arch.
+
+    A front or back view cannot tell a straight body from an arched one, so a hard label there
+    would teach the class head noise; the view head (trained on the same flag) is what turns
+    such clips into "turn sideways to the camera".
+
+    Args:
+        labels: (N,) class indices.
+        view: (N,) 1 visible, 0 not visible, NaN unknown (treated as visible).
+
+    Returns:
+        (N, A) float32 target distributions.
+    """
+    targets = np.eye(len(FORM_LABELS), dtype=np.float32)[labels]
+    hidden = (view == 0) & np.isin(labels, (STRAIGHT, BANANA))
+    targets[hidden] = 0.0
+    targets[np.ix_(hidden, [STRAIGHT, BANANA])] = 0.5
+    return targets
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+                       ) -> torch.Tensor:
+    """Class-weighted cross-entropy against target distributions (weighted mean)."""
+    sample_weight = targets @ weights
+    losses = -(targets * torch.log_softmax(logits, dim=-1)).sum(-1)
+    return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-9)
+
+
+def predict_logits(model: nn.Module, features: torch.Tensor, batch_size: int = 512
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eager logits and view logits for prepared features, in eval mode.
+
+    Averaged over each clip and its mirror image, as ``FormClassifier.scores`` does.
+    """
+    model.eval()
+    logits, views = [], []
+    with torch.inference_mode():
+        for start in range(0, len(features), batch_size):
+            chunk = features[start : start + batch_size]
+            out = model(torch.cat([chunk, flip_features(chunk)]))
+            logits.append((out[0][: len(chunk)] + out[0][len(chunk) :]) / 2)
+            views.append((out[1][: len(chunk)] + out[1][len(chunk) :]) / 2)
+    return torch.cat(logits), torch.cat(views)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature minimizing the NLL of ``softmax(logits / T)`` on held-out data.
+
+    A log-spaced grid search, then a finer grid around the best value: deterministic and
+    free of optimizer settings.
+    """
+    def nll(temperature: float) -> float:
+        return float(nn.functional.cross_entropy(logits / temperature, labels))
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    best = min(grid, key=nll)
+    fine = np.exp(np.linspace(np.log(best) - 0.06, np.log(best) + 0.06, 61))
+    return float(min(fine, key=nll))
+
+
+def ratio_range(clips: ClipSet, quantile: float, margin: float) -> tuple[float, float]:
+    """Plausible leg/torso image ratio range of straight and banana training clips."""
+    ratios = []
+    for clip, label in zip(clips.keypoints, clips.labels, strict=True):
+        if label not in (STRAIGHT, BANANA):
+            continue
+        last = last_observed_frame(clip)
+        if last >= 0:
+            ratios.append(leg_to_torso_ratio(clip[last]))
+    ratios = np.asarray(ratios, dtype=np.float64)
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size < 10:
+        return 0.0, float("inf")
+    low, high = np.quantile(ratios, [quantile, 1 - quantile])
+    return float(low * margin), float(high / margin)
+
+
+def train_model(
+    config: FormTrainConfig,
+    train: ClipSet,
+    val: ClipSet,
+    log: Callable[[str], None] = print,
+) -> tuple[nn.Module, float, dict]:
+    """Trains a FormNet and fits its temperature.
+
+    Returns:
+        (model in eval mode, temperature, calibration figures on the validation set).
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)
+    model = create_model(config.model_name, **config.model_kwargs)
+    weights = class_weights(train.labels)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    steps_per_epoch = max(1, -(-len(train) // config.batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch
+    )
+    val_features = prepare_batch(val.keypoints, config.clip_length)
+    val_labels = torch.from_numpy(val.labels)
+    for epoch in range(config.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        total = 0.0
+        for start in range(0, len(order), config.batch_size):
+            index = order[start : start + config.batch_size]
+            clips = augment(train.keypoints[index], train.image_sizes[index], config, rng)
+            inputs = prepare_batch(clips, config.clip_length)
+            targets = torch.from_numpy(train.labels[index])
+            logits, view_logit, block_logits = model(inputs)
+            soft = torch.from_numpy(soft_targets(train.labels[index], train.view[index]))
+            loss = soft_cross_entropy(logits, soft, weights)
+            blocks = block_logits.shape[1]
+            block_loss = soft_cross_entropy(
+                block_logits.reshape(-1, block_logits.shape[-1]),
+                soft.repeat_interleave(blocks, dim=0),
+                weights,
+            )
+            loss = loss + config.block_loss_weight * block_loss
+            view = torch.from_numpy(train.view[index])
+            mask = torch.isfinite(view) & ((targets == STRAIGHT) | (targets == BANANA))
+            if mask.any():
+                view_loss = nn.functional.binary_cross_entropy_with_logits(
+                    view_logit[mask], view[mask]
+                )
+                loss = loss + config.view_loss_weight * view_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(index)
+        logits, _ = predict_logits(model, val_features)
+        accuracy = float((logits.argmax(-1) == val_labels).float().mean())
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {total / len(train):.4f}, "
+            f"val accuracy {accuracy:.4f}")
+    logits, _ = predict_logits(model, val_features)
+    temperature = fit_temperature(logits, val_labels)
+    calibration = {
+        "val_nll_before": float(nn.functional.cross_entropy(logits, val_labels)),
+        "val_nll_after": float(nn.functional.cross_entropy(logits / temperature, val_labels)),
+    }
+    log(f"temperature {temperature:.3f}: val NLL {calibration['val_nll_before']:.4f} -> "
+        f"{calibration['val_nll_after']:.4f}")
+    return model.eval(), temperature, calibration
+
+
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    config: FormTrainConfig,
+    temperature: float,
+    checks: InputChecks,
+) -> None:
+    """Writes the checkpoint dict (loadable with ``torch.load(weights_only=True)``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model_kwargs = {
+        "num_classes": model.num_classes,
+        "num_joints": model.num_joints,
+        "in_channels": model.in_channels,
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in config.model_kwargs.items()},
+    }
+    checkpoint = {
+        "kind": CHECKPOINT_KIND,
+        "format_version": 1,
+        "model_name": config.model_name,
+        "model_kwargs": model_kwargs,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": dataclasses.asdict(config),
+        "temperature": float(temperature),
+        "labels": list(FORM_LABELS),
+        "clip_length": int(config.clip_length),
+        "min_confidence": float(checks.min_confidence),
+        "view_threshold": float(checks.view_threshold),
+        "leg_torso_ratio_range": [float(x) for x in checks.leg_torso_ratio_range],
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, temporary)
+    temporary.replace(path)
+
+
+def write_card(weights: Path, card: dict) -> Path:
+    """Writes the model card next to ``weights`` with the file's sha256."""
+    card = {**card, "weights": weights.name, "sha256": sha256_of(weights)}
+    path = card_path_for(weights)
+    path.write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def run(
+    config: FormTrainConfig,
+    out: Path,
+    *,
+    generate: Generator | None = None,
+    dev_cache: Path | None = None,
+    command: str = "",
+    log: Callable[[str], None] = print,
+    report: bool = True,
+) -> dict:
+    """Generates data, trains, calibrates, evaluates, and writes weights, card and report.
+
+    Args:
+        config: the run's settings.
+        out: checkpoint path (``.pt``).
+        generate: synthetic clip generator (default ``training.synth.generate_clips``).
+        dev_cache: optional BlazePose cache of real labeled photos, evaluated only.
+        command: the command line recorded in the card.
+        log: progress printer.
+        report: write the report folder (PNG + HTML).
+
+    Returns:
+        The model card dict.
+    """
+    from training.evaluate import evaluate_run
+
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    torch.set_num_threads(config.num_threads)
+    torch.use_deterministic_algorithms(True)
+    empty = ClipSet(
+        np.zeros((0, config.clip_length, 16, 3), np.float32), np.zeros((0, 2), np.float32),
+        np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, str), np.zeros(0, str),
+    )
+    labeled_train, labeled_test = empty, empty
+    if config.store:
+        labeled_train, labeled_test = labeled_sets(
+            config.store, config.clip_length, config.labeled_test_fraction, config.seed
+        )
+        log(f"labeled examples: {len(labeled_train)} train, {len(labeled_test)} test")
+    synthetic_train = synthetic_val = synthetic_test = empty
+    if not config.labeled_only:
+        generate = generate or default_generator()
+        synthetic_train = synthetic_set(
+            generate, config.train_clips, config.clip_length, config.seed * 1000 + 11
+        )
+        synthetic_val = synthetic_set(
+            generate, config.val_clips, config.clip_length, config.seed * 1000 + 22
+        )
+        synthetic_test = synthetic_set(
+            generate, config.test_clips, config.clip_length, config.seed * 1000 + 33
+        )
+        log(f"synthetic clips: {len(synthetic_train)} train, {len(synthetic_val)} val, "
+            f"{len(synthetic_test)} test ({time.perf_counter() - started:.1f} s)")
+    repeated = labeled_train.subset(np.tile(np.arange(len(labeled_train)), config.labeled_repeat))
+    train = ClipSet.concatenate([synthetic_train, repeated]) if len(repeated) else synthetic_train
+    if config.labeled_only:
+        train = repeated
+    val = synthetic_val if len(synthetic_val) else labeled_test
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError("no training data: the store holds no usable labeled examples")
+    model, temperature, calibration = train_model(config, train, val, log)
+    low, high = ratio_range(synthetic_train if len(synthetic_train) else train,
+                            config.ratio_quantile, config.ratio_margin)
+    checks = InputChecks(MIN_JOINT_CONFIDENCE, 0.5, (low, high))
+    save_checkpoint(out, model, config, temperature, checks)
+    train_seconds = time.perf_counter() - started
+    train_cpu_seconds = time.process_time() - cpu_started
+    classifier = FormClassifier(
+        model, temperature=temperature, clip_length=config.clip_length, checks=checks
+    )
+    evaluation = evaluate_run(
+        classifier,
+        baseline_train=train,
+        synthetic_test=synthetic_test if len(synthetic_test) else None,
+        labeled_test=labeled_test if len(labeled_test) else None,
+        dev_cache=dev_cache,
+        report_dir=out.with_name(out.stem + "_report") if report else None,
+        seed=config.seed,
+        log=log,
+    )
+    card = {
+        "model": "DeepHAR pose-based action stream (Luvizon et al. CVPR 2018, section 1.7), "
+                 f"variant {config.model_name}",
+        "labels": list(FORM_LABELS),
+        "clip_length": config.clip_length,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training_data": {
+            "synthetic_clips": {"train": len(synthetic_train), "val": len(synthetic_val),
+                                "test": len(synthetic_test)},
+            "generator": "training.synth.generate_clips" if len(synthetic_train) else None,
+            "labeled_store": config.store,
+            "labeled_examples": {"train": len(labeled_train), "test": len(labeled_test)},
+            "real_dev_photos_in_training": False,
+            "class_counts_train": np.bincount(train.labels, minlength=len(FORM_LABELS)).tolist(),
+        },
+        "config": dataclasses.asdict(config),
+        "temperature": temperature,
+        "calibration": calibration,
+        "input_checks": dataclasses.asdict(checks),
+        "metrics": evaluation,
+        "training_wall_seconds": round(train_seconds, 1),
+        "training_cpu_seconds": round(train_cpu_seconds, 1),
+        "torch_threads": config.num_threads,
+        "command": command,
+    }
+    write_card(out, card)
+    log(f"wrote {out} and {card_path_for(out)} in {time.perf_counter() - started:.1f} s")
+    return card
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train_form",
+        description="Train the handstand form model on synthetic clips (and optionally your "
+                    "own labeled examples) and write weights, a model card and a report.",
+    )
+    parser.add_argument("--out", default="weights/form_handstand.pt", help="checkpoint path")
+    parser.add_argument("--store", help="label store (SQLite) whose labeled examples are added")
+    parser.add_argument("--labeled-only", action="store_true",
+                        help="train on the label store's examples only (needs --store)")
+    parser.add_argument("--dev-cache", help="BlazePose cache (.npz) of real labeled photos to "
+                        "evaluate on (never trained on)")
+    parser.add_argument("--epochs", type=int, help="override the number of epochs")
+    parser.add_argument("--train-clips", type=int, help="override the synthetic training clips")
+    parser.add_argument("--seed", type=int, help="override the seed")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
+    parser.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    args = _parse_args(argv)
+    config = FormTrainConfig(store=args.store, labeled_only=args.labeled_only)
+    if args.labeled_only and not args.store:
+        print("error: --labeled-only needs --store", file=sys.stderr)
+        return 2
+    for name, value in (("epochs", args.epochs), ("train_clips", args.train_clips),
+                        ("seed", args.seed), ("num_threads", args.threads)):
+        if value is not None:
+            setattr(config, name, value)
+    dev_cache = Path(args.dev_cache) if args.dev_cache else None
+    if dev_cache is not None and not dev_cache.is_file():
+        print(f"error: dev cache {dev_cache} does not exist", file=sys.stderr)
+        return 2
+    command = "python -m training.train_form " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        run(config, Path(args.out), dev_cache=dev_cache, command=command.strip(),
+            report=not args.no_report, log=functools.partial(print, flush=True))
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as error:
+        print(f"error: {str(error).splitlines()[0] if str(error) else error!r}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - store errors and the like: one line
+        print(f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
