@@ -2,7 +2,8 @@
 
 Each trial runs ``run_coach.py --video V --save clip.mp4 --json timeline.json --no-window`` on a
 generated clip and sends SIGINT or SIGTERM once a seeded random number of frames has been
-analyzed (read from the timeline journal the app flushes per frame, not a blind sleep). A trial
+analyzed (read from the timeline journal the app flushes per frame, not a blind sleep); two
+trials aim at the last frame, where the signal meets the finalization of the outputs. A trial
 is good when the clip decodes with at least the frames analyzed before the signal, the timeline
 JSON holds exactly as many frames as the clip, the exit code is 130 (SIGINT) / 143 (SIGTERM)
 and no traceback was printed.
@@ -48,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'trial':>5} {'signal':7} {'target':>6} {'sent@':>5} {'exit':>4} {'clip':>4} "
           f"{'json':>4} {'stop_s':>6} playable matching")
     for index in range(args.trials):
-        signum = signals[index % 2] if index < 2 else signals[int(rng.integers(0, 2))]
-        target = int(rng.integers(1, max(2, args.frames - 10)))
+        signum = signals[index % 2] if index < 4 else signals[int(rng.integers(0, 2))]
+        # Two trials aim at the very last frame: the signal then meets the finalization.
+        target = args.frames if index in (2, 3) else int(rng.integers(1, args.frames))
         result = interrupt_trial(video, work / f"trial_{index:02d}", signum, target)
         trials.append(result)
         sent = "-" if result.frames_at_signal is None else str(result.frames_at_signal)

@@ -26,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine import skeleton  # noqa: E402
 from engine.form import FORM_LABELS  # noqa: E402
 from training.synth import SynthConfig, generate_clips  # noqa: E402
+from training.synth.body import J  # noqa: E402
 from training.synth.camera import CameraConfig  # noqa: E402
 from training.synth.render import render_frames  # noqa: E402
 
 # Rendered image data keeps the whole person in view at a usable size (the keypoint generator
 # also makes tiny and cut-off people, which no detector finds reliably).
 RENDER_CAMERA = CameraConfig(small_person_probability=0.0, out_of_frame_probability=0.0,
-                             thumbnail_probability=0.0, fill=(0.45, 0.9))
+                             thumbnail_probability=0.0, fill=(0.6, 0.95))
 
 
 def pck(found: np.ndarray, truth: np.ndarray, threshold: float = 0.2) -> float:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                                               camera=RENDER_CAMERA))
     picks = np.arange(0, clip_length, 30)
     found = {name: [] for name in FORM_LABELS}
+    by_view = {"face towards camera": [], "face away (back/side)": []}
     scores, seconds = [], []
     if args.save_dir:
         args.save_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds.append(time.perf_counter() - started)
             label = FORM_LABELS[clips.frame_labels[i, t]]
             found[label].append(result.found)
+            points = clips.points_3d[i, t].astype(np.float64)
+            rotation = cameras.rotation[i, t]
+            depth = (points - cameras.position[i]) @ rotation[2]
+            facing = depth[J["nose"]] < depth[J["head_center"]] - 0.02
+            by_view["face towards camera" if facing else "face away (back/side)"].append(
+                result.found)
             if result.found:
                 scores.append(pck(result.keypoints, clips.clean_keypoints[i, t]))
             if args.save_dir:
@@ -95,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in found.items():
         if values:
             print(f"  {name:16s} detected {np.mean(values):.3f} ({sum(values)}/{len(values)})")
+    for name, values in by_view.items():
+        if values:
+            print(f"  {name:22s} detected {np.mean(values):.3f} ({sum(values)}/{len(values)})")
     print(f"detection rate: {hits / max(total, 1):.3f} (goal >= 0.90)")
     if scores:
         print(f"PCK@0.2 torso of detected limb joints vs projected truth: {np.mean(scores):.3f}")

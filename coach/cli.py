@@ -21,6 +21,7 @@ from coach.errors import (
     InputError,
     UsageError,
 )
+from coach.signals import StopFlag, stop_on_signals
 
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "demo_handstand.mp4"
 
@@ -42,7 +43,8 @@ h help.
 """
 
 EPILOG = """\
-exit codes: 0 ok, 2 bad command line, 3 bad input (missing/corrupt file, no camera),
+exit codes: 0 ok, 1 internal error (a bug), 2 bad command line, 3 bad input (missing/corrupt
+file, no camera),
 4 cannot write an output, 5 weights/model problem, 6 camera lost mid-session,
 130 stopped by Ctrl-C, 143 stopped by SIGTERM (outputs are finalized in every case).
 """
@@ -139,6 +141,10 @@ def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
     )
 
 
+def _stop_code(stop) -> int:
+    return EXIT_INTERRUPTED if stop.reason == "interrupted" else EXIT_TERMINATED
+
+
 def _print_written(paths) -> None:
     for path in paths:
         print(f"wrote {path}")
@@ -170,7 +176,7 @@ def _run_photos(args: argparse.Namespace, stop) -> int:
         print(line)
     _print_written(report.written)
     if stop.is_set():
-        return EXIT_INTERRUPTED if stop.reason == "interrupted" else EXIT_TERMINATED
+        return _stop_code(stop)
     if report.failed:
         return EXIT_INPUT
     return EXIT_OK
@@ -218,6 +224,13 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
         if window is not None:
             window.close()
         raise
+    if stop.is_set():  # Ctrl-C or SIGTERM while models were loading: nothing to finalize
+        coach.close()
+        source.close()
+        if window is not None:
+            window.close()
+        print(f"error: {stop.reason} during start-up; nothing was written", file=sys.stderr)
+        return _stop_code(stop)
     progress = ProgressBar(source.name, source.frame_count) if window is None and \
         not source.live else None
     session = CoachSession(source, coach, window=window, outputs=outputs, stop=stop,
@@ -235,10 +248,8 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
     _print_written(result.written)
     if args.explain is not None and result.reason == "end":
         _explain_video(video, session, coach, args.explain)
-    if result.reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if result.reason == "terminated":
-        return EXIT_TERMINATED
+    if result.reason in ("interrupted", "terminated"):
+        return _stop_code(stop)
     return EXIT_OK
 
 
@@ -270,8 +281,6 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with a usage line
-    from coach.loop import StopFlag, stop_on_signals
-
     stop = StopFlag()
     try:
         with stop_on_signals(stop):

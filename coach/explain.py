@@ -34,6 +34,8 @@ ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym flo
 MIN_ARROW_PERCENT = 2.0
 # Labels counting as part of a hold when looking for its worst moment.
 HOLD_LABELS = frozenset({"straight", "banana"})
+# Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
+# move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
 _LIVE_REUSE_FRAMES = 15
 _LIVE_REUSE_PERCENT = 3.0

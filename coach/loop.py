@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import signal
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from coach.analysis import FormCoach, FrameAnalysis
 from coach.errors import CameraLostError, CoachError
 from coach.overlay import OverlayState, draw_overlay
 from coach.recorder import ClipRecorder
+from coach.signals import StopFlag
 from coach.sources import Frame, FrameSource
 from coach.timeline import (
     TimelineWriter,
@@ -46,52 +46,6 @@ from coach.window import CORRECTED, GHOST, HELP, PAUSE, QUIT, RECORD
 
 STAGES = ("capture", "pose", "form", "draw", "encode")
 _END = object()
-
-
-class StopFlag:
-    """Why and whether the session should stop; set from signal handlers or key presses."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str) -> None:
-        """Asks the session to stop; the first reason wins."""
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
-
-    def is_set(self) -> bool:
-        """Whether a stop was asked for."""
-        return self._event.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` seconds for a stop; returns whether one was asked for."""
-        return self._event.wait(timeout)
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: StopFlag):
-    """Turns the first SIGINT/SIGTERM into a graceful stop; a second one aborts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = {}
-
-    def handler(signum, _frame):
-        if stop.is_set():
-            for number, old in previous.items():
-                signal.signal(number, old)
-            raise KeyboardInterrupt
-        stop.set("interrupted" if signum == signal.SIGINT else "terminated")
-
-    for number in (signal.SIGINT, signal.SIGTERM):
-        previous[number] = signal.signal(number, handler)
-    try:
-        yield stop
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
 
 
 @dataclass
@@ -281,7 +235,6 @@ class CoachSession:
         self._posed = _BlockingSlot(size=2)
         self._recorder: ClipRecorder | None = None
         self._recordings = 0
-        self._recording_start: float | None = None
         self._corrected = False
         self._corrected_view = None
         self._latencies: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -351,7 +304,6 @@ class CoachSession:
     def _start_recording(self) -> None:
         preset = self.outputs.clip_preset or ("ultrafast" if self.source.live else "veryfast")
         self._recorder = ClipRecorder(self._next_clip_path(), self.source.fps, preset=preset)
-        self._recording_start = None  # set from the first recorded frame's timestamp
         self.log(f"recording to {self._recorder.path}")
 
     def _stop_recording(self) -> None:
@@ -397,21 +349,6 @@ class CoachSession:
         else:
             self._corrected, self.state.note = True, "corrected view (c to leave)"
 
-    def _copies_due(self, timestamp: float) -> int:
-        """How many times to write this frame so the clip plays at the source's real speed.
-
-        A file's frames are written once each. A camera's frames arrive at whatever rate
-        inference keeps up with; repeating a frame until the next one keeps the clip's clock
-        equal to the wall clock at the camera's frame rate.
-        """
-        if not self.source.live:
-            return 1
-        if self._recording_start is None:
-            self._recording_start = timestamp
-        due = int(round((timestamp - self._recording_start) * self._recorder.fps)) + 1
-        queued = self._recorder.frames_queued
-        return max(1 if queued == 0 else 0, due - queued)
-
     def _frame_image(self, frame: Frame, analysis: FrameAnalysis) -> np.ndarray:
         if self._corrected and analysis.keypoints is not None:
             try:
@@ -440,8 +377,9 @@ class CoachSession:
         draw_ms = (time.perf_counter() - draw_start) * 1000.0
         encode_start = time.perf_counter()
         if self._recorder is not None:
-            for _ in range(self._copies_due(frame.timestamp)):
-                self._recorder.write(annotated)
+            # One clip frame per timeline record, so the two always match. A live clip plays
+            # at the camera's rate: faster than real time only if inference falls behind.
+            self._recorder.write(annotated)
         encode_ms = (time.perf_counter() - encode_start) * 1000.0
         if self._recorder is not None:
             encode_ms = max(encode_ms, self._recorder.encode_ms)

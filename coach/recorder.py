@@ -29,17 +29,22 @@ def check_writable(path: Path | str) -> Path:
         OutputError: naming the path and the problem.
     """
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"output is a folder, expected a file: {path}")
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(
-            f"cannot write {path}: its folder cannot be created ({error.strerror})"
-        ) from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+        if path.is_dir():
+            raise OutputError(f"output is a folder, expected a file: {path}")
+        if len(path.name.encode()) > 255:
+            raise OutputError(f"cannot write {path}: file name too long")
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write {path}: its folder cannot be created ({error.strerror})"
+            ) from None
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    except OSError as error:  # e.g. a name or path too long for the file system
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 

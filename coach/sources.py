@@ -272,7 +272,9 @@ def read_image(path: Path | str) -> np.ndarray:
     path = Path(path)
     _check_readable_file(path, "image")
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # IMREAD_COLOR applies the EXIF orientation of phone photos (IMREAD_UNCHANGED would not)
+    # and brings grayscale, alpha and 16-bit images to 8-bit BGR.
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise InputError(f"cannot decode image (not an image or corrupt): {path}")
     image = _ensure_bgr(image)

@@ -21,7 +21,6 @@ why; the probabilities are reported all the same. Reasons:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.checksum import file_sha256
 from engine.features import (
     KEY_JOINT_PAIRS,
     MIN_JOINT_CONFIDENCE,
@@ -91,15 +91,6 @@ class InputChecks:
     min_confidence: float = MIN_JOINT_CONFIDENCE
     view_threshold: float = 0.5
     leg_torso_ratio_range: tuple[float, float] = (0.9, 4.0)
-
-
-def sha256_of(path: Path | str) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def card_path_for(weights: Path | str) -> Path:
@@ -338,7 +329,7 @@ def load_form_model(
             raise FormModelError(
                 f"form model card {card_path} is unreadable: {_one_line(error)}"
             ) from None
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != expected:
             raise FormModelError(
                 f"form weights {path} are corrupt: checksum mismatch (sha256 {actual[:12]}..., "

@@ -12,7 +12,6 @@ joints lie closer to the athlete's is kept, so the ghost faces the way the athle
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.checksum import file_sha256
 from engine.skeleton import (
     FLIP_PERMUTATION,
     HEAD_TOP,
@@ -332,15 +332,6 @@ def _spread(points: np.ndarray, weights: np.ndarray) -> float:
         return 0.0
     selected = points[chosen, :2]
     return float(np.abs(selected - selected.mean(0)).max())
-
-
-def file_sha256(path: Path | str) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def card_path(path: Path | str) -> Path:

@@ -24,7 +24,13 @@ from reliability.cases import (
     CliCase,
     skip_reason,
 )
-from reliability.cli import CliResult, assert_clean_failure, assert_no_traceback, run_coach
+from reliability.cli import (
+    CliResult,
+    assert_clean_failure,
+    assert_no_traceback,
+    run_coach,
+    timeline_frames,
+)
 from reliability.fixtures import corpus  # noqa: F401 - a fixture
 
 pytestmark = [
@@ -47,6 +53,8 @@ def _selected_cases(session) -> list[CliCase]:
             names.add(callspec.params["case"].name)
         elif item.name.startswith(("test_odd_photo_is_judged", "test_exif_orientation")):
             names.add(PHOTO_BATCH_CASE)
+        elif item.name.startswith("test_variable_frame_rate"):
+            names.add("variable_fps_mp4")
         elif item.name.startswith("test_damaged_photo_is_reported"):
             names.add(DAMAGED_BATCH_CASE)
     return [case for case in CLI_CASES if case.name in names and skip_reason(case) is None]
@@ -118,6 +126,16 @@ def test_odd_photo_is_judged(
             # Keypoints are pixels of the image as given (however large), never of a resized copy.
             visible = points[points[:, 2] > 0.5]
             assert (visible[:, 0] > -0.5 * width).all() and (visible[:, 0] < 1.5 * width).all()
+
+
+def test_variable_frame_rate_keeps_real_timestamps(cli_runs) -> None:
+    # Frames 0,1,2,3,6,9,...,21 of a 30 fps recording: the timeline must say when each frame
+    # was shot (hold times in seconds depend on it), not index / average fps.
+    result, out = cli_runs["variable_fps_mp4"]
+    records = timeline_frames(out / "timeline.json")
+    times = [record["time"] for record in records]
+    expected = [0.0, 1 / 30, 2 / 30, 3 / 30, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert np.allclose(times, expected, atol=0.005), times
 
 
 @pytest.mark.parametrize("key", ["exif_rotated_jpg", "exif_portrait_jpg"])

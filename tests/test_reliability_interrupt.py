@@ -50,11 +50,20 @@ def test_signal_mid_recording_leaves_playable_clip_and_timeline(
     assert result.matching, details
 
 
+def test_signal_at_the_last_frame_still_finalizes_everything(long_video, tmp_path) -> None:
+    # The signal meets the app while it finalizes the clip and the timeline: it must not
+    # abort that (only a second signal may).
+    result = interrupt_trial(long_video, tmp_path, signal.SIGTERM, 40, timeout=90)
+    details = result.as_dict()
+    assert not result.traceback, details
+    assert result.returncode in (143, 0), details
+    assert result.clip_frames == 40 and result.timeline_frames == 40, details
+
+
 # Moments of start-up, each recognized by a library the process has mapped by then.
 # (A signal before the interpreter has installed its handlers kills it silently; one during
 # Python's own site import is outside the app's reach, so those moments are not tested.)
 STARTUP_MOMENTS = {
-    "loading_opencv": "cv2/",
     "importing_torch": "libtorch_cpu",
     "starting_mediapipe": "_framework_bindings",
 }
@@ -86,12 +95,13 @@ def test_ctrl_c_at_start_up(corpus, tmp_path, moment) -> None:  # noqa: F811
             assert len(records) == media.count_video_frames(clip), result.describe()
 
 
-def test_camera_lost_finalizes_everything_in_process(tmp_path) -> None:
-    """The loop, fed by a camera that dies, ends with CameraLostError and complete outputs."""
+@pytest.mark.parametrize("failure", ["false", "raise"])
+def test_camera_source_reports_a_lost_camera(failure) -> None:
+    """A camera whose reads fail (OpenCV's way) or raise ends in CameraLostError, in order."""
     from coach.errors import CameraLostError
     from coach.sources import CameraSource
 
-    camera = FlakyCamera(frames_before_loss=10, failure="false", fps=60.0)
+    camera = FlakyCamera(frames_before_loss=10, failure=failure, fps=60.0)
     source = CameraSource(0, capture=camera, lost_after=3)
     frames = []
     with pytest.raises(CameraLostError, match="camera 0"):
@@ -106,7 +116,7 @@ def test_camera_lost_finalizes_everything_in_process(tmp_path) -> None:
     assert camera.released
 
 
-def test_camera_that_blocks_then_closes_does_not_hang(tmp_path) -> None:
+def test_camera_that_blocks_then_closes_does_not_hang() -> None:
     """close() returns promptly even while the capture thread waits inside read()."""
     from coach.sources import CameraSource
 
@@ -164,3 +174,24 @@ def test_second_ctrl_c_aborts_at_once_and_keeps_outputs_readable(long_video, tmp
         assert len(lines) >= 1 + 4, result.describe()
         for line in lines[:-1]:
             json.loads(line)
+
+
+def test_kill_9_keeps_a_playable_clip_and_the_timeline_journal(long_video, tmp_path) -> None:
+    # No handler runs on SIGKILL: what survives is what was already on disk or in ffmpeg,
+    # which runs in its own process and finishes the clip when its input pipe closes.
+    clip, timeline = tmp_path / "clip.mp4", tmp_path / "timeline.json"
+    app = RunningCoach(["--video", str(long_video), "--save", str(clip), "--json", str(timeline),
+                        "--no-window"])
+    assert app.wait_until(lambda: partial_timeline_frames(timeline) >= 20, timeout=90), app.stderr
+    app.send(signal.SIGKILL)
+    result = app.finish(timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    journal = timeline.with_name(timeline.name + ".partial.jsonl")
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines[1:-1]]  # the last line may be cut short
+    assert len(records) >= 19
+    assert [record["frame"] for record in records] == list(range(len(records)))
+    deadline = time.monotonic() + 20  # ffmpeg finishes the clip on its own
+    while time.monotonic() < deadline and media.count_video_frames(clip) < 1:
+        time.sleep(0.2)
+    assert media.count_video_frames(clip) >= 1

@@ -68,6 +68,9 @@ def test_single_frame_and_empty():
     assert empty.keypoints.shape == (0, 5, NUM_JOINTS, 3)
     with pytest.raises(ValueError):
         generate_clips(2, clip_length=0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="class_weights"):
+        generate_clips(2, clip_length=1, rng=np.random.default_rng(0),
+                       config=SynthConfig(class_weights=(0, 0, 0, 0)))
 
 
 def test_class_weights_steer_the_labels():

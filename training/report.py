@@ -33,7 +33,7 @@ def _slug(name: str) -> str:
 
 def plot_confusions(path: Path, title: str, methods: dict) -> None:
     """One row of confusion matrices (rows = truth), one per method."""
-    figure, axes = plt.subplots(1, len(methods), figsize=(3.3 * len(methods), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(methods), figsize=(3.3 * len(methods), 4.0), squeeze=False)
     short = [label.replace("_", "\n") for label in FORM_LABELS]
     for axis, (method, metrics) in zip(axes[0], methods.items(), strict=True):
         matrix = np.asarray(metrics["confusion"])

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import re
 import sqlite3
@@ -40,6 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.checksum import file_sha256
 from engine.form import FORM_LABELS
 from engine.skeleton import NUM_JOINTS
 
@@ -126,15 +126,6 @@ def media_kind(path: Path) -> str | None:
     if suffix in VIDEO_EXTENSIONS:
         return "video"
     return None
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def group_of(path: str | Path, kind: str) -> str:

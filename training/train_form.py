@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.checksum import file_sha256
 from engine.features import (
     MIN_JOINT_CONFIDENCE,
     flip_features,
@@ -51,7 +52,6 @@ from engine.form import (
     FormClassifier,
     InputChecks,
     card_path_for,
-    sha256_of,
 )
 from engine.models import create_model
 from engine.skeleton import FLIP_PAIRS, FLIP_PERMUTATION
@@ -453,7 +453,7 @@ def save_checkpoint(
 
 def write_card(weights: Path, card: dict) -> Path:
     """Writes the model card next to ``weights`` with the file's sha256."""
-    card = {**card, "weights": weights.name, "sha256": sha256_of(weights)}
+    card = {**card, "weights": weights.name, "sha256": file_sha256(weights)}
     path = card_path_for(weights)
     path.write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
     return path
@@ -624,8 +624,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {str(error).splitlines()[0] if str(error) else error!r}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - store errors and the like: one line
-        print(f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-              file=sys.stderr)
+        text = str(error).strip().splitlines()
+        print(f"error: {text[0] if text else type(error).__name__}", file=sys.stderr)
         return 1
     return 0
 

@@ -249,7 +249,7 @@ class FormNet(nn.Module):
 def form_handstand(**kwargs) -> FormNet:
     """The shipped handstand form model: CPU-sized DeepHAR pose stream, 4 blocks at 32 channels.
 
-    About 60k parameters (the paper's Penn v1 stream runs 4 blocks at 112 channels, 853k).
+    About 77k parameters (the paper's Penn v1 stream runs 4 blocks at 112 channels, 853k).
     """
     config = {"stem_widths": (8, 16, 24), "mixed_width": 16, "num_blocks": 4}
     config.update(kwargs)

@@ -285,9 +285,6 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase("camera_lost_mid_run", ("--camera", "0", *VIDEO_OUT), "fail",
             ("camera", "lost|stopped|unplugged"), 6, clip_and_timeline(min_frames=1),
             prelude=FLAKY.format(n=20, how="false")),
-    CliCase("camera_read_raises", ("--camera", "0", *VIDEO_OUT), "fail",
-            ("camera", "lost|stopped|unplugged"), 6, clip_and_timeline(min_frames=1),
-            prelude=FLAKY.format(n=12, how="raise")),
     # ------------------------------------------------------------------ outputs
     CliCase("save_into_a_file_not_folder",
             ("--video", "{video_ok}", "--save", "{a_file}/clip.mp4", "--no-window"), "fail",
@@ -317,9 +314,6 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase("timeline_journal_to_full_disk", ("--video", "{video_ok}", *VIDEO_OUT), "fail",
             ("timeline.json|/dev/full", "write|space|full"), 4, outputs_valid_if_present,
             setup=symlink_to_dev_full("timeline.json.partial.jsonl")),
-    CliCase("photo_json_to_full_disk", ("--image", "{image_ok}", *PHOTO_OUT), "fail",
-            ("photos.json|/dev/full", "write|space|full"), 4,
-            setup=symlink_to_dev_full("photos.json")),
     # ------------------------------------------------------------------ weights
     *(
         CliCase(f"weights_{kind}", ("--video", "{video_ok}", "--weights", _ref(f"weights_{kind}"),

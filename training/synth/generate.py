@@ -216,6 +216,8 @@ def _concatenate(chunks: list[SynthClips]) -> SynthClips:
 def _generate_chunk(n: int, clip_length: int, rng: np.random.Generator,
                     config: SynthConfig) -> SynthClips:
     weights = np.asarray(config.class_weights, dtype=float)
+    if weights.shape != (4,) or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"class_weights must be 4 non-negative numbers, got {weights}")
     targets = rng.choice(4, size=n, p=weights / weights.sum())
     dims = sample_bodies(n, rng)
     params = np.zeros((n, clip_length, len(P)))

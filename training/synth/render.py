@@ -88,7 +88,7 @@ def sample_appearance(rng: np.random.Generator,
         shoes=skin if barefoot else _contrasting(rng, avoid, value=(0.1, 0.95)),
         sleeves=int(rng.integers(0, 3)),
         shorts=bool(rng.uniform() < 0.45),
-        size=float(rng.uniform(0.9, 1.15)),
+        size=float(rng.uniform(1.05, 1.35)),
     )
 
 
