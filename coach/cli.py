@@ -151,7 +151,6 @@ def _print_written(paths) -> None:
 
 
 def _run_photos(args: argparse.Namespace, stop) -> int:
-    from coach.photos import analyze_photos
     from coach.recorder import check_writable
     from coach.sources import list_images
 
@@ -159,6 +158,8 @@ def _run_photos(args: argparse.Namespace, stop) -> int:
     for path in (args.json, args.explain):
         if path is not None:
             check_writable(path)
+    from coach.photos import analyze_photos  # heavy (torch): after the cheap checks
+
     coach = _build_coach(args, stream=False)
     try:
         report = analyze_photos(images, coach, save=args.save, json_path=args.json,
@@ -183,7 +184,6 @@ def _run_photos(args: argparse.Namespace, stop) -> int:
 
 
 def _run_stream(args: argparse.Namespace, stop) -> int:
-    from coach.loop import CoachSession, ProgressBar, SessionOutputs
     from coach.recorder import check_writable
     from coach.sources import CameraSource, VideoFileSource, parse_camera
 
@@ -194,14 +194,14 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
         video, window_wanted = DEMO_CLIP, False
     else:
         video, window_wanted = args.video, not args.no_window
-    outputs = SessionOutputs(clip=args.save, timeline=args.json)
+    clip, timeline, summary_path, plot = args.save, args.json, None, None
     if args.out is not None:
-        outputs.clip = outputs.clip or args.out / "annotated.mp4"
-        outputs.timeline = outputs.timeline or args.out / "timeline.json"
-        outputs.summary = args.out / "summary.json"
-        outputs.plot = args.out / "timeline.png"
-    elif outputs.timeline is not None:
-        outputs.plot = outputs.timeline.with_suffix(".png")
+        clip = clip or args.out / "annotated.mp4"
+        timeline = timeline or args.out / "timeline.json"
+        summary_path = args.out / "summary.json"
+        plot = args.out / "timeline.png"
+    elif timeline is not None:
+        plot = timeline.with_suffix(".png")
     window = None
     if window_wanted:  # first: a missing display is found before anything slow is loaded
         from coach.window import CoachWindow
@@ -213,10 +213,13 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
         source = VideoFileSource(video) if video is not None else CameraSource(
             parse_camera(args.camera))
         # Fail on an unwritable output now, not after minutes of analysis.
-        for path in (outputs.clip, outputs.timeline, outputs.summary, outputs.plot,
-                     args.explain):
+        for path in (clip, timeline, summary_path, plot, args.explain):
             if path is not None:
                 check_writable(path)
+        # Only now load the heavy parts (torch, mediapipe): a bad input or output is reported
+        # in a fraction of a second.
+        from coach.loop import CoachSession, ProgressBar, SessionOutputs
+
         coach = _build_coach(args, stream=True, fps=source.fps)
     except BaseException:
         if source is not None:
@@ -231,6 +234,7 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
             window.close()
         print(f"error: {stop.reason} during start-up; nothing was written", file=sys.stderr)
         return _stop_code(stop)
+    outputs = SessionOutputs(clip=clip, timeline=timeline, summary=summary_path, plot=plot)
     progress = ProgressBar(source.name, source.frame_count) if window is None and \
         not source.live else None
     session = CoachSession(source, coach, window=window, outputs=outputs, stop=stop,

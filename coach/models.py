@@ -35,6 +35,22 @@ class ModelChoice:
     pose: Path | None = None
 
 
+def _load_failure(path: Path, error: Exception) -> str:
+    """A short reason why ``torch.load`` failed on ``path``."""
+    text = str(error).strip()
+    if "Weights only load failed" in text:
+        # torch's own message suggests weights_only=False, which would run code from the file.
+        return "not a PyTorch weights file"
+    try:
+        with open(path, "rb") as handle:
+            zipped = handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        zipped = False
+    if zipped:  # a PyTorch checkpoint is a zip archive: this one is incomplete or damaged
+        return "incomplete or damaged; an interrupted download or copy?"
+    return text.splitlines()[0][:120] if text else type(error).__name__
+
+
 def checkpoint_kind(path: Path) -> str:
     """Reads the ``"kind"`` of a project checkpoint.
 
@@ -50,9 +66,8 @@ def checkpoint_kind(path: Path) -> str:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files
-        detail = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
         raise ModelError(f"weights file is corrupt or not a formcoach checkpoint: {path}"
-                         + (f" ({detail})" if detail else "")) from None
+                         f" ({_load_failure(path, error)})") from None
     kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None
     if kind not in ("form", "pose"):
         raise ModelError(f"weights file has no 'kind' of 'form' or 'pose': {path}")

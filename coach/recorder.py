@@ -88,7 +88,8 @@ class ClipRecorder:
             codec="libx264",
             quality=None,
             macro_block_size=2,
-            ffmpeg_log_level="error",
+            # The app reports an encoder failure in one line of its own; ffmpeg would add five.
+            ffmpeg_log_level="fatal",
             output_params=[
                 "-preset", self.preset,
                 "-crf", "23",
@@ -135,7 +136,7 @@ class ClipRecorder:
         if self._thread is None:
             self._size = (width, height)
             try:
-                writer = self._open(self._size)
+                writer = self._open((width + width % 2, height + height % 2))
             except (OSError, RuntimeError) as error:
                 raise OutputError(f"cannot start the video encoder for {self.path}: {error}") \
                     from None
@@ -145,6 +146,10 @@ class ClipRecorder:
             self._thread.start()
         elif (width, height) != self._size:
             raise OutputError(f"frame size changed from {self._size} to {(width, height)}")
+        if width % 2 or height % 2:
+            # x264 (yuv420p) needs even sizes: repeat the last column / row instead of letting
+            # imageio rescale every frame (and warn about it).
+            bgr = np.pad(bgr, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         self._queue.put(np.ascontiguousarray(bgr))
         self.frames_queued += 1
 

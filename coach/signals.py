@@ -35,14 +35,21 @@ class StopFlag:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: StopFlag):
-    """Turns the first SIGINT/SIGTERM into a graceful stop; a second one aborts at once."""
+    """Turns the first SIGINT/SIGTERM into a graceful stop; a second one aborts at once.
+
+    Only signals count: a stop already asked for otherwise (end of the stream, the q key) does
+    not turn the first signal into an abort, so a signal that arrives while the outputs are
+    being finalized lets the finalization finish.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = {}
+    received: list[int] = []
 
     def handler(signum, _frame):
-        if stop.is_set():
+        received.append(signum)
+        if len(received) > 1:
             for number, old in previous.items():
                 signal.signal(number, old)
             raise KeyboardInterrupt

@@ -104,7 +104,8 @@ class VideoFileSource:
         self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._decode, args=(first,), name="video-decode", daemon=True
+            target=self._decode, args=(first, self._frame_time(0, None)), name="video-decode",
+            daemon=True,
         )
         self._thread.start()
 
@@ -117,10 +118,24 @@ class VideoFileSource:
                 continue
         return False
 
-    def _decode(self, first: np.ndarray) -> None:
-        index, bgr, decode_ms = 0, first, 0.0
+    def _frame_time(self, index: int, previous: float | None) -> float:
+        """Seconds of the frame just read.
+
+        The container's timestamp, so variable-frame-rate phone videos keep their real timing;
+        ``index / fps`` (or one frame after ``previous``) where it gives none or goes backwards.
+        """
+        milliseconds = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        if previous is None:
+            return milliseconds / 1000.0 if math.isfinite(milliseconds) and \
+                milliseconds >= 0 else index / self.fps
+        if math.isfinite(milliseconds) and milliseconds / 1000.0 > previous:
+            return milliseconds / 1000.0
+        return previous + 1.0 / self.fps
+
+    def _decode(self, first: np.ndarray, first_time: float) -> None:
+        index, bgr, decode_ms, timestamp = 0, first, 0.0, first_time
         while bgr is not None:
-            frame = Frame(index, index / self.fps, _ensure_bgr(bgr), decode_ms)
+            frame = Frame(index, timestamp, _ensure_bgr(bgr), decode_ms)
             if not self._put(frame):
                 return
             start = time.perf_counter()
@@ -129,6 +144,8 @@ class VideoFileSource:
             # A truncated file ends early rather than failing: what decodes is analyzed.
             bgr = bgr if ok and bgr is not None and bgr.size else None
             index += 1
+            if bgr is not None:
+                timestamp = self._frame_time(index, timestamp)
         self._put(None)
 
     def read(self) -> Frame | None:
@@ -274,7 +291,13 @@ def read_image(path: Path | str) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     # IMREAD_COLOR applies the EXIF orientation of phone photos (IMREAD_UNCHANGED would not)
     # and brings grayscale, alpha and 16-bit images to 8-bit BGR.
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        # OpenCV refuses a header that promises more than 2^30 pixels before allocating them:
+        # a broken header or a decompression bomb.
+        raise InputError(f"image is too large to decode (or its header is corrupt): {path}") \
+            from None
     if image is None or image.size == 0:
         raise InputError(f"cannot decode image (not an image or corrupt): {path}")
     image = _ensure_bgr(image)

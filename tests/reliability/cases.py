@@ -284,7 +284,8 @@ CLI_CASES: tuple[CliCase, ...] = (
             prelude=FLAKY.format(n=0, how="false")),
     CliCase("camera_lost_mid_run", ("--camera", "0", *VIDEO_OUT), "fail",
             ("camera", "lost|stopped|unplugged"), 6, clip_and_timeline(min_frames=1),
-            prelude=FLAKY.format(n=20, how="false")),
+            # ~3 s of frames: the models load meanwhile, so the loss comes mid-analysis.
+            prelude=FLAKY.format(n=100, how="false")),
     # ------------------------------------------------------------------ outputs
     CliCase("save_into_a_file_not_folder",
             ("--video", "{video_ok}", "--save", "{a_file}/clip.mp4", "--no-window"), "fail",
@@ -294,6 +295,8 @@ CLI_CASES: tuple[CliCase, ...] = (
             "fail", ("plain_file.txt",), 4),
     CliCase("photo_save_into_a_file_not_folder",
             ("--image", "{image_ok}", "{grayscale_png}", "--save", "{a_file}/annotated"),
+            "fail", ("plain_file.txt",), 4),
+    CliCase("out_folder_is_a_file", ("--video", "{video_ok}", "--out", "{a_file}", "--no-window"),
             "fail", ("plain_file.txt",), 4),
     CliCase("save_into_proc", ("--video", "{video_ok}", "--save", "/proc/formcoach/clip.mp4",
                                "--no-window"), "fail", ("/proc/formcoach",), 4),

@@ -34,7 +34,6 @@ NATIVE_NOISE = re.compile(
     r"|Corrupt JPEG data: .*|Premature end of JPEG file|Invalid SOS parameters .*"
     r"|libpng (warning|error): .*"
     r"|pygame \d.*|Hello from the pygame community.*"
-    r"|IMAGEIO FFMPEG_WRITER WARNING: .*"
     r")$"
 )
 # A progress bar redraws itself with carriage returns; anything with a fraction and a percentage
