@@ -3,20 +3,24 @@
 While a session runs, each record is appended to ``<timeline>.partial.jsonl`` and flushed, so a
 hard crash still leaves every analyzed frame on disk; on a normal stop the complete timeline is
 written to a temporary file and renamed over the target (a reader never sees half a file) and
-the partial file is removed.
+the partial file is removed. ``load_timeline`` reads either file back, and
+``python -m coach.timeline recover TIMELINE.partial.jsonl`` turns the journal a hard-killed
+session left behind into the complete timeline, summary and plot.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from coach.analysis import FrameAnalysis, verdict_probabilities
-from coach.errors import OutputError
+from coach.errors import CoachError, InputError, OutputError
 from coach.recorder import check_writable
 from engine.form import FORM_LABELS, UNKNOWN_LABEL
 
@@ -210,3 +214,131 @@ class TimelineWriter:
         if self.partial_path is not None:
             self.partial_path.unlink(missing_ok=True)
         return self.path
+
+
+JOURNAL_SUFFIX = ".partial.jsonl"
+
+
+def _is_frame_record(record: object) -> bool:
+    """Whether ``record`` has what the summary and the plot read from a frame record."""
+    if not isinstance(record, dict):
+        return False
+    frame, time = record.get("frame"), record.get("time")
+    return (
+        isinstance(frame, int) and not isinstance(frame, bool)
+        and isinstance(time, (int, float)) and not isinstance(time, bool)
+        and record.get("smoothed_label") in SUMMARY_LABELS
+        and "keypoints" in record
+        and isinstance(record.get("probabilities"), dict | None)
+        and isinstance(record.get("smoothed_probabilities"), dict | None)
+    )
+
+
+def _records_from_journal(text: str, path: Path) -> tuple[dict, list]:
+    lines = text.splitlines()
+    meta: dict = {}
+    records: list = []
+    for number, line in enumerate(lines):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) - 1:
+                break  # a hard kill can tear the last line; every earlier record is whole
+            raise InputError(f"timeline journal {path} is corrupt at line {number + 1}") from None
+        if number == 0 and isinstance(item, dict) and set(item) == {"meta"}:
+            meta = item["meta"] if isinstance(item["meta"], dict) else {}
+            continue
+        records.append(item)
+    return meta, records
+
+
+def load_timeline(path: Path | str) -> dict:
+    """Reads a timeline: the final JSON, or the journal a hard-killed session left behind.
+
+    Args:
+        path: ``timeline.json`` or ``timeline.json.partial.jsonl``.
+
+    Returns:
+        ``{"version", "meta", "summary", "frames"}``; ``summary`` is None for a journal.
+
+    Raises:
+        InputError: missing, unreadable or malformed file (one line naming it).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"timeline not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise InputError(f"cannot read timeline {path}: {reason}") from None
+    if path.name.endswith(JOURNAL_SUFFIX):
+        meta, frames = _records_from_journal(text, path)
+        payload = {"version": TIMELINE_VERSION, "meta": meta, "summary": None, "frames": frames}
+    else:
+        try:
+            payload = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise InputError(f"timeline {path} is not valid JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("frames"), list):
+        raise InputError(f"{path} is not a formcoach timeline (no list of frames)")
+    if not isinstance(payload.get("meta", {}), dict):
+        raise InputError(f"{path} is not a formcoach timeline (meta is not an object)")
+    for index, record in enumerate(payload["frames"]):
+        if not _is_frame_record(record):
+            raise InputError(f"{path}: frame record {index} is malformed")
+    return payload
+
+
+def recover(journal: Path | str, out: Path | str | None = None) -> Path:
+    """Rebuilds the complete timeline, its summary and plot from a session's journal.
+
+    Args:
+        journal: the ``.partial.jsonl`` file of an interrupted session.
+        out: the timeline to write; by default the journal's name without the suffix.
+
+    Returns:
+        The timeline written (the plot sits next to it as ``.png``).
+
+    Raises:
+        InputError: the journal cannot be read.
+        OutputError: the timeline cannot be written.
+    """
+    journal = Path(journal)
+    timeline = load_timeline(journal)
+    if out is None:
+        name = journal.name.removesuffix(JOURNAL_SUFFIX) if journal.name.endswith(
+            JOURNAL_SUFFIX) else journal.name + ".json"
+        out = journal.with_name(name)
+    out = check_writable(out)
+    fps = timeline["meta"].get("fps")
+    fps = float(fps) if isinstance(fps, (int, float)) and fps > 0 else 30.0
+    timeline["summary"] = summarize(timeline["frames"], fps)
+    write_json_atomic(out, timeline)
+    plot_timeline(timeline["frames"], out.with_suffix(".png"), title=out.stem)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m coach.timeline recover JOURNAL [--out FILE]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m coach.timeline",
+        description="Rebuild timeline.json, its summary and plot from the .partial.jsonl "
+        "journal a hard-killed session left behind.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    recover_parser = commands.add_parser("recover", help="journal -> timeline, summary, plot")
+    recover_parser.add_argument("journal", type=Path)
+    recover_parser.add_argument("--out", type=Path, help="timeline to write")
+    args = parser.parse_args(argv)
+    try:
+        written = recover(args.journal, args.out)
+    except CoachError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(f"wrote {written} and {written.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

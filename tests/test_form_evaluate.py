@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from training.baselines import (
     HipAngleRule,
@@ -21,15 +20,6 @@ from training.evaluate import (
     summarize,
 )
 from training.report import write_report
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on a busy 2-core machine make these tiny models crawl.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_macro_f1_and_balanced_accuracy_by_hand():

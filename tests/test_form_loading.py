@@ -20,15 +20,6 @@ from engine.models import create_model
 from training.train_form import FormTrainConfig, save_checkpoint, write_card
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on a busy 2-core machine make these tiny models crawl.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _standing_frame() -> np.ndarray:
     """A clearly visible upright person, (16, 3) pixels."""
     xy = np.array([

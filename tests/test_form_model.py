@@ -11,15 +11,6 @@ from engine.models.form_net import FormNet, max_min_pool2d
 FORM_VARIANTS = list_models("form_")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on a busy 2-core machine make these tiny models crawl.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_both_variants_registered():
     assert {"form_handstand", "form_handstand_test"} <= set(FORM_VARIANTS)
 

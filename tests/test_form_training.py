@@ -46,15 +46,6 @@ _STRAIGHT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on a busy 2-core machine make these tiny models crawl.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _pose(label: int, rng: np.random.Generator) -> np.ndarray:
     """(16, 2) pose in 'up' coordinates for a class."""
     pose = np.array([_STRAIGHT[j] for j in range(16)], dtype=np.float64)

@@ -97,8 +97,6 @@ def test_store_stays_healthy_after_fuzzing(store) -> None:
 
 
 # ------------------------------------------------------------------------------ the timeline
-# The app may grow a reader of its own timeline files; fuzz it when it exists.
-_TIMELINE_READER = getattr(pytest.importorskip("coach.timeline"), "load_timeline", None)
 
 
 def _valid_timeline() -> bytes:
@@ -110,19 +108,49 @@ def _valid_timeline() -> bytes:
     return json.dumps(payload).encode()
 
 
-@pytest.mark.skipif(_TIMELINE_READER is None, reason="coach.timeline has no load_timeline")
 @settings(FUZZ, max_examples=60)
 @given(data=fuzzing.file_bytes(_valid_timeline()),
        suffix=st.sampled_from((".json", ".json.partial.jsonl")))
 def test_timeline_reader_returns_records_or_coach_error(data: bytes, suffix: str) -> None:
     from coach.errors import CoachError
+    from coach.timeline import load_timeline
 
     path = _WORK / f"timeline{suffix}"
     path.write_bytes(data)
     try:
-        timeline = _TIMELINE_READER(path)
+        timeline = load_timeline(path)
     except CoachError as error:
         assert "\n" not in str(error).strip()
         return
     frames = timeline["frames"] if isinstance(timeline, dict) else timeline
     assert isinstance(frames, list)
+
+
+def test_recover_rebuilds_the_timeline_from_a_torn_journal(tmp_path) -> None:
+    from coach.timeline import TimelineWriter, load_timeline, recover
+
+    record = json.loads(_valid_timeline())["frames"][0]
+    writer = TimelineWriter(tmp_path / "session.json", {"source": "cam", "fps": 10.0})
+    for index in range(5):
+        writer.append({**record, "frame": index, "time": index / 10, "smoothed_label": "straight"})
+    # A hard kill: the writer never closes, and the last line is cut mid-record.
+    with open(writer.partial_path, "a", encoding="utf-8") as journal:
+        journal.write('{"frame": 5, "ti')
+    journal_path = writer.partial_path
+    out = recover(journal_path)
+    assert out == tmp_path / "session.json"
+    timeline = load_timeline(out)
+    assert [frame["frame"] for frame in timeline["frames"]] == [0, 1, 2, 3, 4]
+    assert timeline["meta"]["source"] == "cam"
+    assert timeline["summary"]["longest_straight_hold_seconds"] == pytest.approx(0.5)
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_recover_command_reports_a_corrupt_journal_in_one_line(tmp_path, capsys) -> None:
+    from coach.timeline import main
+
+    journal = tmp_path / "t.json.partial.jsonl"
+    journal.write_text('{"meta": {}}\nnot json\n{"frame": 1}\n', encoding="utf-8")
+    assert main(["recover", str(journal)]) == 3
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "line 2" in error and "\n" not in error
