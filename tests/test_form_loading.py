@@ -192,3 +192,11 @@ def test_onnxruntime_backend_matches_eager(tmp_path):
         assert a.label == b.label
         for name in FORM_LABELS:
             assert a.probabilities[name] == pytest.approx(b.probabilities[name], abs=1e-4)
+
+
+def test_card_is_also_written_for_people_with_the_checksum(tmp_path):
+    path, _ = _save(tmp_path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    markdown = path.with_suffix(".card.md").read_text()
+    assert card["sha256"] in markdown
+    assert markdown.startswith("# Model card: form.pt")

@@ -452,11 +452,50 @@ def save_checkpoint(
 
 
 def write_card(weights: Path, card: dict) -> Path:
-    """Writes the model card next to ``weights`` with the file's sha256."""
+    """Writes the model card next to ``weights`` with the file's sha256.
+
+    The JSON card is what the loader verifies; a Markdown rendering of it
+    (``<name>.card.md``) is written beside it for people.
+    """
     card = {**card, "weights": weights.name, "sha256": file_sha256(weights)}
     path = card_path_for(weights)
     path.write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
+    weights.with_suffix(".card.md").write_text(card_markdown(card))
     return path
+
+
+def card_markdown(card: dict) -> str:
+    """Renders a form model card (the JSON written by :func:`write_card`) as Markdown."""
+    data = card.get("training_data", {})
+    lines = [
+        f"# Model card: {card.get('weights', 'form model')}",
+        "",
+        f"- Model: {card.get('model', '?')} ({card.get('parameters', '?')} parameters), "
+        f"clip length {card.get('clip_length', '?')}, labels {', '.join(card.get('labels', []))}",
+        f"- sha256: `{card.get('sha256', '?')}`",
+        f"- Reproduce: `{card.get('command', '?')}`",
+        f"- Training data: {json.dumps(data.get('synthetic_clips', {}))} synthetic clips from "
+        f"`{data.get('generator', '?')}`; labeled store: {data.get('labeled_store')}; "
+        f"real dev photos in training: {data.get('real_dev_photos_in_training')}",
+        f"- Calibration: temperature {card.get('temperature', float('nan')):.3f}",
+        f"- Training: {card.get('training_wall_seconds', float('nan')):.0f} s wall, "
+        f"{card.get('torch_threads', '?')} torch thread(s)",
+        "",
+        "| set | method | balanced acc. straight/banana | macro-F1 | accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for set_name, methods in card.get("metrics", {}).items():
+        if not isinstance(methods, dict):
+            continue
+        for method, scores in methods.items():
+            if isinstance(scores, dict) and "macro_f1" in scores:
+                lines.append(
+                    f"| {set_name} | {method} | "
+                    f"{scores['straight_banana_balanced_accuracy']:.3f} | "
+                    f"{scores['macro_f1']:.3f} | {scores['accuracy']:.3f} |"
+                )
+    lines += ["", "Full configuration and confusion matrices: the JSON card beside this file.", ""]
+    return "\n".join(lines)
 
 
 def _json_default(value):
