@@ -39,7 +39,6 @@ def test_every_block_is_supervised():
 
 
 def test_tiny_model_overfits_generated_data(tmp_path):
-    torch.set_num_threads(1)
     data = BlobPoseDataset(4, input_size=64, seed=1)
     config = PoseTrainConfig(
         model_name="deephar_test", epochs=30, batch_size=4, steps_per_epoch=4,

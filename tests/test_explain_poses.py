@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytest
 import torch
 
 from engine.ideal import body_height
@@ -36,15 +35,6 @@ from engine.skeleton import (
 FOREARM, UPPER_ARM, TRUNK, NECK, HEAD, THIGH, SHIN = 0.15, 0.17, 0.31, 0.06, 0.13, 0.25, 0.25
 HALF_HIPS, HALF_SHOULDERS = 0.015, 0.02
 TINY_CLIP_LENGTH = 4
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One torch thread while a test runs (the machines have 2 shared cores), then restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _direction(degrees: float) -> np.ndarray:

@@ -105,7 +105,6 @@ def test_clip_dataset_items(tmp_path):
 
 
 def test_action_training_reports_validation_accuracy(tmp_path, capsys):
-    torch.set_num_threads(1)
     from training.train_action import main
 
     fake_penn(tmp_path / "penn")
