@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import cv2
 import numpy as np
+from kill_child import REPO, kill_after_acknowledged
 
 from training.store import LabelStore
-
-REPO = Path(__file__).resolve().parent.parent
 
 CHILD = textwrap.dedent(
     """
@@ -56,26 +50,7 @@ def test_kill_9_during_labeling_session(tmp_path):
     for index in range(60):
         cv2.imwrite(str(folder / f"p{index:02d}.png"), np.full((24, 32, 3), index, np.uint8))
     db = tmp_path / "labels.db"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(REPO), str(db), str(folder)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    acknowledged = 0
-    try:
-        for line in child.stdout:
-            acknowledged = int(line)
-            if acknowledged >= 25:
-                os.kill(child.pid, signal.SIGKILL)
-                break
-    finally:
-        child.kill()
-        child.wait(timeout=30)
-        # lines the child printed between our read and the kill landing count as well
-        for line in child.stdout.read().splitlines(keepends=True):
-            if line.endswith("\n"):
-                acknowledged = int(line)
-        stderr = child.stderr.read()
-    assert acknowledged >= 25, stderr
+    acknowledged = kill_after_acknowledged(CHILD, [str(REPO), str(db), str(folder)], 25)
     with LabelStore(db, create=False) as store:
         labeled = len(store.current_labels())
     assert acknowledged <= labeled <= acknowledged + 1
