@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 import pytest
-from test_explain_poses import single_thread, stick_handstand, tiny_classifier  # noqa: F401
+from test_explain_poses import stick_handstand, tiny_classifier  # noqa: F401
 
 from coach.explain import compose_explanation, corrected_view, worst_moment, write_explanation
 from engine.ideal import IdealPose, normalize_pose

@@ -7,7 +7,7 @@ installed, else the tiny model of ``test_explain_poses.tiny_classifier`` on stic
 import numpy as np
 import pytest
 import torch
-from test_explain_poses import single_thread, stick_handstand, tiny_classifier  # noqa: F401
+from test_explain_poses import stick_handstand, tiny_classifier  # noqa: F401
 
 from engine.explain import (
     NUM_ANGLES,
