@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.clip import ClipBuffer
-from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
 from engine.pose.base import PoseBackend
+from engine.verdict import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
 
 NO_MODEL_TEXT = "no form model installed"
 NO_PERSON_TEXT = "no person in view"

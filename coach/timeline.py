@@ -22,7 +22,7 @@ import numpy as np
 from coach.analysis import FrameAnalysis, verdict_probabilities
 from coach.errors import CoachError, InputError, OutputError
 from coach.recorder import check_writable
-from engine.form import FORM_LABELS, UNKNOWN_LABEL
+from engine.verdict import FORM_LABELS, UNKNOWN_LABEL
 
 TIMELINE_VERSION = 1
 SUMMARY_LABELS = (*FORM_LABELS, UNKNOWN_LABEL)

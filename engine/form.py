@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,10 @@ from engine.features import (
     normalize_clip_torch,
     prepare_clip,
 )
+from engine.verdict import FORM_LABELS as FORM_LABELS
+from engine.verdict import UNKNOWN_LABEL as UNKNOWN_LABEL
+from engine.verdict import FormVerdict as FormVerdict
 
-FORM_LABELS: tuple[str, ...] = ("straight", "banana", "other_handstand", "not_handstand")
-UNKNOWN_LABEL = "unknown"
 DEFAULT_FORM_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "form_handstand.pt"
 CHECKPOINT_KIND = "form"
 # Classes whose verdict is about the body line, and so needs the arch to be visible.
@@ -58,23 +59,6 @@ class FormModelError(RuntimeError):
 
 class FormModelNotInstalled(FormModelError):
     """No trained form model exists at the expected path."""
-
-
-@dataclass(frozen=True)
-class FormVerdict:
-    """The form model's answer for one clip.
-
-    Attributes:
-        probabilities: class name -> calibrated probability over ``FORM_LABELS``.
-        label: the most probable class, or ``"unknown"`` when the clip cannot be judged.
-        can_judge: False when the view or the keypoints cannot show the form.
-        reason: why it cannot judge (empty when it can).
-    """
-
-    probabilities: dict[str, float] = field(default_factory=dict)
-    label: str = UNKNOWN_LABEL
-    can_judge: bool = False
-    reason: str = ""
 
 
 @dataclass(frozen=True)

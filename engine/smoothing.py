@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
+from engine.verdict import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
 
 
 class VerdictSmoother:

@@ -40,8 +40,8 @@ import cv2
 import numpy as np
 
 from engine.checksum import file_sha256
-from engine.form import FORM_LABELS
 from engine.skeleton import NUM_JOINTS
+from engine.verdict import FORM_LABELS
 
 UNSURE_LABEL = "unsure"
 STORE_LABELS: tuple[str, ...] = FORM_LABELS + (UNSURE_LABEL,)
@@ -193,7 +193,7 @@ class LabeledSet:
     Attributes:
         keypoints: (N, 16, 3) float32 canonical keypoints in image pixels with confidence.
         image_sizes: (N, 2) float32 (width, height) of each frame.
-        labels: (N,) str, each one of ``engine.form.FORM_LABELS``.
+        labels: (N,) str, each one of ``engine.verdict.FORM_LABELS``.
         groups: (N,) str split groups (see ``group_of``): frames of one video or one person.
         files: (N,) str media paths (for a video frame, ``path#frame_index``).
         confidences: (N,) float32 labeler confidence, NaN where none was given.
