@@ -149,7 +149,20 @@ def synthetic_like(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarra
     return keypoints[found], np.asarray(FORM_LABELS)[clips.labels[found]]
 
 
-def describe(name: str, keypoints: np.ndarray) -> None:
+def head_offset(keypoints: np.ndarray) -> np.ndarray:
+    """Distance of the head top from the pelvis-thorax line, in torso lengths: (N, 16, 3) -> (N,).
+
+    In a handstand BlazePose puts the head between the raised arms, close to that line; a
+    neutral head (as when standing) sits well in front of it.
+    """
+    xy = keypoints[..., :2]
+    torso = xy[:, skeleton.THORAX] - xy[:, skeleton.PELVIS]
+    length = np.maximum(np.linalg.norm(torso, axis=-1), 1e-6)
+    head = xy[:, skeleton.HEAD_TOP] - xy[:, skeleton.THORAX]
+    return np.abs(torso[:, 0] * head[:, 1] - torso[:, 1] * head[:, 0]) / length**2
+
+
+def describe(name: str, keypoints: np.ndarray, handstand: np.ndarray) -> None:
     """Prints a few statistics that differ when the noise model is off."""
     conf = keypoints[..., 2]
     limbs = [skeleton.JOINT_INDEX[j] for j in ("r_elbow", "l_elbow", "r_wrist", "l_wrist",
@@ -173,7 +186,8 @@ def describe(name: str, keypoints: np.ndarray) -> None:
           f"{show('leg/torso', leg / np.maximum(torso, 1e-6))}  "
           f"{show('arm/torso', arm / np.maximum(torso, 1e-6))}  "
           f"{show('shoulder/torso', shoulders / np.maximum(torso, 1e-6))}  "
-          f"{show('head/torso', head / np.maximum(torso, 1e-6))}")
+          f"{show('head/torso', head / np.maximum(torso, 1e-6))}  "
+          f"{show('handstand head off line', head_offset(keypoints[handstand]))}")
 
 
 # CMU ASF bone names whose end points stand for our 3D points.
@@ -315,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(f"{name} {(labels == name).sum()}" for name in FORM_LABELS)
     print(f"real frames: {len(real)} ({counts})"
           f"; synthetic frames: {len(synthetic)}")
-    describe("real", real)
-    describe("synthetic", synthetic)
+    describe("real", real, labels != "not_handstand")
+    describe("synthetic", synthetic, synthetic_labels != "not_handstand")
     # Which way a person faces in the image is arbitrary (webcam previews are mirrored, photos
     # get flipped); mirror half of each set at random so the classifier cannot use handedness.
     flip_rng = np.random.default_rng(args.seed + 1)

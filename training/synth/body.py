@@ -61,7 +61,7 @@ DIM_NAMES: tuple[str, ...] = (
     "height", "hip_half", "thigh", "shank", "ankle_height", "foot", "lumbar", "thoracic",
     "shoulder_half", "shoulder_drop", "shoulder_elevation", "upper_arm", "forearm", "hand",
     "neck", "head_radius",
-    "ear_half", "nose_forward",
+    "ear_half", "nose_forward", "head_back",
 )  # fmt: skip
 D: dict[str, int] = {name: i for i, name in enumerate(DIM_NAMES)}
 
@@ -87,6 +87,7 @@ _DIM_FRACTIONS: dict[str, float] = {
     "head_radius": 0.07,
     "ear_half": 0.043,
     "nose_forward": 0.055,
+    "head_back": 0.055,
 }
 
 # Centre-of-mass model: (point a, point b, mass fraction) with the segment centre at the midpoint.
@@ -137,6 +138,9 @@ def sample_bodies(n: int, rng: np.random.Generator) -> np.ndarray:
             factor *= 2.0 - leg_factor
         elif name in ("hip_half", "shoulder_half"):
             factor *= width_factor
+        elif name == "head_back":
+            # How far people let the head sit back between the arms varies a lot.
+            factor = rng.normal(1.0, 0.35, n)
         dims[:, D[name]] = fraction * height * factor
     return dims
 
@@ -223,8 +227,13 @@ def local_points(params: np.ndarray, dims: np.ndarray) -> np.ndarray:
         r_chest, _vec(zero, zero, 0.1 * d["height"], zero)
     )
 
+    # With both arms raised overhead the head sits back between them: on real photos
+    # BlazePose's nose lies on the shoulder-hip line in a handstand, about 0.16 torso lengths
+    # behind where a neutral head would put it (see benchmarks/bench_synth_realism.py).
+    arms_raised = np.clip((0.5 * (p["r_sh_flex"] + p["l_sh_flex"]) - 90.0) / 90.0, 0.0, 1.0)
+    head_forward = 0.01 * d["height"] - arms_raised * d["head_back"]
     r_neck = r_chest @ rot_x(0.5 * p["neck_flex"])
-    head_center = thorax + _apply(r_neck, _vec(zero, d["neck"], 0.01 * d["height"], zero))
+    head_center = thorax + _apply(r_neck, _vec(zero, d["neck"], head_forward, zero))
     r_head = r_neck @ rot_x(0.5 * p["neck_flex"])
     out[..., J["head_center"], :] = head_center
     out[..., J["nose"], :] = head_center + _apply(
