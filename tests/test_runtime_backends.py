@@ -7,6 +7,7 @@ from engine.runtime import (
     RuntimeBackendUnavailable,
     compile_for_inference,
     export_onnx,
+    fold_batch_norms,
     resolve_backend,
 )
 
@@ -93,3 +94,25 @@ def test_tensorrt_matches_eager_on_cuda(module_and_input):
     np.testing.assert_allclose(
         eager(x)[0].cpu().numpy(), trt(x)[0].cpu().numpy(), atol=1e-3
     )
+
+
+def test_folding_batch_norms_keeps_the_outputs_and_leaves_the_original_alone():
+    from engine.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("form_handstand_test").eval()
+    with torch.no_grad():
+        for norm in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 16, 16, 3)
+    folded = fold_batch_norms(model)
+
+    def norms(module):
+        return sum(isinstance(m, nn.BatchNorm2d) for m in module.modules())
+
+    assert norms(folded) == 0 and norms(model) > 0
+    with torch.inference_mode():
+        for expected, got in zip(model(x), folded(x), strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
