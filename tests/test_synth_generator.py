@@ -181,3 +181,28 @@ def test_noise_drops_frames_and_keeps_clean_ones_exact():
 
 def test_params_have_the_documented_width(clips):
     assert clips.params.shape[-1] == NUM_PARAMS
+
+
+def test_a_misplaced_hidden_limb_turns_about_its_root_and_keeps_its_length():
+    from training.synth.noise import apply_noise
+
+    rng = np.random.default_rng(3)
+    landmarks = rng.uniform(100, 400, (40, 3, 33, 2))
+    confidence = np.ones((40, 3, 33))
+    confidence[:20, :, [26, 28]] = 0.3  # first half: the right leg is hidden
+    config = NoiseConfig(hidden_limb_probability=1.0, jitter=(0.0, 0.0), bias=0.0,
+                         outlier_probability=0.0, swap_clip_probability=0.0,
+                         leg_collapse_probability=0.0, drop_frame_probability=0.0,
+                         left_on_right_prior=0.0, hidden_right_prior=0.0)
+    noisy, _ = apply_noise(landmarks, confidence, np.random.default_rng(4), config)
+    moved = np.linalg.norm(noisy[..., :2] - landmarks, axis=-1) > 1e-6
+    assert moved[:20, :, [26, 28]].all() and moved.sum() == 20 * 3 * 2
+    for joint in (26, 28):
+        np.testing.assert_allclose(
+            np.linalg.norm(noisy[:20, :, joint, :2] - landmarks[:20, :, 24], axis=-1),
+            np.linalg.norm(landmarks[:20, :, joint] - landmarks[:20, :, 24], axis=-1), rtol=1e-9)
+    turn = np.rad2deg(np.arccos(np.clip(np.sum(
+        (noisy[:20, :, 28, :2] - landmarks[:20, :, 24]) * (landmarks[:20, :, 28]
+                                                          - landmarks[:20, :, 24]), -1)
+        / np.linalg.norm(landmarks[:20, :, 28] - landmarks[:20, :, 24], axis=-1) ** 2, -1, 1)))
+    assert ((turn >= 15 - 1e-6) & (turn <= 45 + 1e-6)).all()
