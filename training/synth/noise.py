@@ -57,6 +57,8 @@ class NoiseConfig:
         hidden_limb_angle: (low, high) degrees of that turn.
         occluded_confidence: (low, high) confidence of self-occluded joints.
         visible_confidence: (low, high) confidence of visible joints.
+        visible_limb_miss: (median, log-sigma) of the log-normal ``1 - confidence`` of a
+            visible limb joint below its clip's level.
         off_image_confidence: (low, high) confidence of joints outside the image.
     """
 
@@ -75,6 +77,7 @@ class NoiseConfig:
     hidden_limb_angle: tuple[float, float] = (15.0, 45.0)
     occluded_confidence: tuple[float, float] = (0.0, 1.0)
     visible_confidence: tuple[float, float] = (0.995, 1.0)
+    visible_limb_miss: tuple[float, float] = (9e-3, 1.6)
     off_image_confidence: tuple[float, float] = (0.0, 0.4)
 
 
@@ -112,7 +115,8 @@ def landmark_confidence(landmarks: np.ndarray, depth: np.ndarray, image_sizes: n
     clip_occlusion = rng.uniform(*config.occluded_confidence, (n, 1))
     for a, b in _LIMB_PAIRS:
         for this, other in ((a, b), (b, a)):
-            miss = np.exp(rng.normal(np.log(9e-3), 1.6, (n, t)))
+            miss = np.exp(rng.normal(np.log(config.visible_limb_miss[0]),
+                                     config.visible_limb_miss[1], (n, t)))
             visible = np.clip(clip_level - miss, 0.0, 1.0)
             # Hidden joints get levels partly shared within a clip: on the dev photos the number
             # of limb joints below 0.5 per person spreads evenly over 0-4.
