@@ -81,7 +81,7 @@ def bench_latency(weights: str, repeats: int, threads: int) -> None:
               f"{np.median(predict_ms):>12.3f} {np.percentile(predict_ms, 95):>12.3f} "
               f"{plain_p50 / p50:>6.2f}")
     print("(ratio = plain module p50 / backend model p50; milliseconds; eager folds each "
-          "conv + batch norm into one conv)")
+          "conv + batch norm into one conv, channels-last weights)")
 
 
 def main(argv: list[str] | None = None) -> int:

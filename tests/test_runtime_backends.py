@@ -54,7 +54,8 @@ def test_eager_matches_module_in_eval_mode(module_and_input):
     compiled = compile_for_inference(module, (x,))
     with torch.no_grad():
         expected = module.eval()(x)[1]["logits"]
-    assert torch.equal(compiled(x)[1]["logits"], expected)
+    # Folded batch norms and channels-last weights change only the rounding.
+    torch.testing.assert_close(compiled(x)[1]["logits"], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_onnx_file_is_written(module_and_input, tmp_path):
