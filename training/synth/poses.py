@@ -82,8 +82,6 @@ def handstand_banana(n: int, rng: np.random.Generator) -> np.ndarray:
     _both(pose, "hip_flex", -arch * (1 - share), rng, 2.0)
     _both(pose, "sh_flex", 182 - closed, rng, 1.5)
     _both(pose, "knee", _u(rng, 0, 15, n), rng, 2.0)
-    # Pushing the head out to look at the floor goes with arching (a common coaching cue).
-    _set(pose, "neck_flex", _u(rng, -45, 10, n))
     return pose
 
 
