@@ -4,6 +4,9 @@ Real: BlazePose keypoints of the dev photos (``python -m training.pose_cache`` o
 Synthetic: ``training.synth.generate_clips`` single frames with the same label mix.
 Classifiers (logistic regression and a small MLP, torch, CPU) are cross-validated on
 normalized keypoints; an AUC near 0.5 means the two are hard to tell apart (target <= 0.65).
+Also two BlazePose habits in handstands the generator is fitted to, on all real handstand
+photos pooled: where the nose sits relative to the shoulder-hip line, and how often a hidden
+far-side leg is put off the near one.
 
 Usage:
     python benchmarks/bench_synth_realism.py --cache cache/handstand_dev_blazepose.npz
@@ -190,6 +193,76 @@ def describe(name: str, keypoints: np.ndarray, handstand: np.ndarray) -> None:
           f"{show('handstand head off line', head_offset(keypoints[handstand]))}")
 
 
+def nose_offset(landmarks: np.ndarray) -> np.ndarray:
+    """Signed distance of the nose from the shoulder-hip line, toward the face, in torso lengths.
+
+    Args:
+        landmarks: (N, 33, >=2) BlazePose landmarks in pixels.
+
+    Returns:
+        (N,) positive when the nose is on the side the face points to (nose ahead of the ears).
+    """
+    xy = landmarks[..., :2]
+    shoulders = 0.5 * (xy[:, 11] + xy[:, 12])
+    hips = 0.5 * (xy[:, 23] + xy[:, 24])
+    torso = shoulders - hips
+    length = np.maximum(np.linalg.norm(torso, axis=-1), 1e-6)
+    normal = np.stack([-torso[:, 1], torso[:, 0]], axis=-1) / length[:, None]
+    face = np.sign(np.sum((xy[:, 0] - 0.5 * (xy[:, 7] + xy[:, 8])) * normal, axis=-1))
+    return face * np.sum((xy[:, 0] - shoulders) * normal, axis=-1) / length
+
+
+def hidden_leg_off(keypoints: np.ndarray, min_gap_deg: float = 15.0) -> tuple[int, int]:
+    """How many frames with a hidden leg (knee+ankle confidence < 0.8) show the legs apart.
+
+    Args:
+        keypoints: (N, 16, 3) canonical keypoints of straight and banana handstands (legs
+            together in 3D).
+        min_gap_deg: hip-to-ankle directions of the two legs at least this far apart.
+
+    Returns:
+        (frames with the legs apart, frames with a hidden leg).
+    """
+    legs = [(skeleton.R_HIP, skeleton.R_KNEE, skeleton.R_ANKLE),
+            (skeleton.L_HIP, skeleton.L_KNEE, skeleton.L_ANKLE)]
+    directions = [keypoints[:, ankle, :2] - keypoints[:, hip, :2] for hip, _, ankle in legs]
+    cosine = np.sum(directions[0] * directions[1], -1) / np.maximum(
+        np.linalg.norm(directions[0], axis=-1) * np.linalg.norm(directions[1], axis=-1), 1e-6)
+    gap = np.rad2deg(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    seen = np.minimum(*(keypoints[:, [knee, ankle], 2].mean(-1) for _, knee, ankle in legs))
+    hidden = seen < 0.8
+    return int(np.sum(hidden & (gap > min_gap_deg))), int(np.sum(hidden))
+
+
+def handstand_habits(cache: Path, count: int, seed: int) -> None:
+    """Prints the nose offset and the hidden-leg misplacement, real against synthetic."""
+    from training.synth.camera import project
+    from training.synth.generate import _landmarks
+
+    data = np.load(cache, allow_pickle=False)
+    labels = np.asarray(data["labels"]).astype(str)
+    landmarks = np.asarray(data["landmarks"], dtype=np.float32)
+    keypoints = np.asarray(data["keypoints"], dtype=np.float32)
+    found = ~np.isnan(landmarks[..., :2]).any(axis=(1, 2))
+    handstand = found & np.isin(labels, ["straight", "banana", "other_handstand"])
+    line = found & np.isin(labels, ["straight", "banana"])
+    clips = generate_clips(count, clip_length=1, rng=np.random.default_rng(seed))
+    pixels, _ = project(_landmarks(clips.points_3d), clips.cameras.rotation,
+                        clips.cameras.position, clips.cameras.focal, clips.cameras.image_sizes)
+    synthetic_nose = nose_offset(pixels[:, -1])[clips.labels < 3]
+    synthetic_keypoints = clips.keypoints[:, -1][clips.labels < 2]
+    pct = (10, 50, 90)
+    print("handstands: nose from the shoulder-hip line (torso lengths, + toward the face) "
+          "p10/50/90: real " + "/".join(f"{v:.2f}" for v in
+                                        np.percentile(nose_offset(landmarks[handstand]), pct))
+          + ", synthetic " + "/".join(f"{v:.2f}" for v in np.percentile(synthetic_nose, pct)))
+    real_off, real_hidden = hidden_leg_off(keypoints[line])
+    synthetic_off, synthetic_hidden = hidden_leg_off(synthetic_keypoints)
+    print(f"straight/banana with a hidden leg more than 15 deg off the other: real {real_off} of "
+          f"{real_hidden} ({real_off / max(real_hidden, 1):.1%}), synthetic {synthetic_off} of "
+          f"{synthetic_hidden} ({synthetic_off / max(synthetic_hidden, 1):.1%})")
+
+
 # CMU ASF bone names whose end points stand for our 3D points.
 _MOCAP_POINTS = {
     "pelvis": "root", "r_hip": "rhipjoint", "l_hip": "lhipjoint", "r_knee": "rfemur",
@@ -331,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
           f"; synthetic frames: {len(synthetic)}")
     describe("real", real, labels != "not_handstand")
     describe("synthetic", synthetic, synthetic_labels != "not_handstand")
+    handstand_habits(args.cache, 2000, args.seed)
     # Which way a person faces in the image is arbitrary (webcam previews are mirrored, photos
     # get flipped); mirror half of each set at random so the classifier cannot use handedness.
     flip_rng = np.random.default_rng(args.seed + 1)

@@ -9,7 +9,7 @@ dicts of tensors), whatever backend executes it:
   and, on the CPU, weights in channels-last layout (a copy; the module passed in is
   untouched). Small networks are dominated by per-operator overhead and layout copies on the
   CPU: the form model's pose image is a permuted (B, T, J, C) tensor, already channels-last.
-  Together this takes the form model from 1.18 to 0.87 ms per clip
+  Together this takes the form model from about 1.2 to about 0.95 ms per clip
   (``benchmarks/bench_form.py``, one thread).
 - ``"onnxruntime"``: exported once to ONNX (TorchScript exporter, fixed shapes, no extra
   dependency) and run by an ONNX Runtime CPU session; outputs come back as CPU tensors.

@@ -228,8 +228,9 @@ def local_points(params: np.ndarray, dims: np.ndarray) -> np.ndarray:
     )
 
     # With both arms raised overhead the head sits back between them: on real photos
-    # BlazePose's nose lies on the shoulder-hip line in a handstand, about 0.16 torso lengths
-    # behind where a neutral head would put it (see benchmarks/bench_synth_realism.py).
+    # BlazePose's nose lies on the shoulder-hip line in a handstand, about 0.14 torso lengths
+    # behind where a neutral head would put it ("nose from the shoulder-hip line" in
+    # benchmarks/bench_synth_realism.py).
     arms_raised = np.clip((0.5 * (p["r_sh_flex"] + p["l_sh_flex"]) - 90.0) / 90.0, 0.0, 1.0)
     head_forward = 0.01 * d["height"] - arms_raised * d["head_back"]
     r_neck = r_chest @ rot_x(0.5 * p["neck_flex"])
