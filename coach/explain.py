@@ -27,6 +27,7 @@ from engine.explain import (
 )
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.skeleton import NUM_JOINTS
+from engine.verdict import FORM_LABELS
 from engine.warp import warp_to_pose
 
 ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym floors
@@ -37,6 +38,7 @@ HOLD_LABELS = frozenset({"straight", "banana"})
 # Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
 # move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
+NOT_HANDSTAND = FORM_LABELS[3]
 _LIVE_REUSE_FRAMES = 15
 _LIVE_REUSE_PERCENT = 3.0
 # Photos smaller than this (pixels high) are enlarged, at most by MAX_ENLARGE, for legible text.
@@ -55,14 +57,23 @@ def explain(keypoints: np.ndarray, classifier, **search) -> Explanation:
     Returns:
         The explanation.
     """
+    clip = np.asarray(keypoints, np.float32).reshape(-1, NUM_JOINTS, 3)
+    verdict = classifier.predict(clip)
+    likeliest = max(verdict.probabilities, key=verdict.probabilities.get)
+    not_searched = ""
+    if likeliest == NOT_HANDSTAND:
+        # Turning a standing person into a handstand is no correction: say so instead.
+        search = {**search, "max_steps": 0}
+        not_searched = (f"the model sees no handstand ({NOT_HANDSTAND} "
+                        f"{verdict.probabilities[NOT_HANDSTAND] * 100:.0f} %): nothing to correct")
     explanation = nearest_good_pose(keypoints, scorer_from_classifier(classifier), **search)
     # Report the classifier's own P(straight) (the search score may also hold the view check).
-    before, after = classifier.predict_batch([np.asarray(keypoints, np.float32).reshape(
-        -1, NUM_JOINTS, 3), explanation.corrected_clip])
+    after = verdict if not_searched else classifier.predict(explanation.corrected_clip)
     return dataclasses.replace(
         explanation,
-        straight_before=float(before.probabilities.get("straight", explanation.straight_before)),
+        straight_before=float(verdict.probabilities.get("straight", explanation.straight_before)),
         straight_after=float(after.probabilities.get("straight", explanation.straight_after)),
+        not_searched=not_searched,
     )
 
 
@@ -126,6 +137,8 @@ def _straight_text(probability: float) -> str:
 
 
 def _cue_lines(explanation: Explanation) -> list[str]:
+    if explanation.not_searched:
+        return [explanation.not_searched]
     before, after = explanation.straight_before, explanation.straight_after
     if explanation.steps == 0 and explanation.reached:
         return [f"already straight ({_straight_text(before)}): hold that line"]
@@ -212,21 +225,27 @@ def compose_explanation(
     draw_skeleton(original, explanation.original, scale)
     draw_deviation_arrows(original, explanation, scale)
     _panel_title(original, "1 original", _straight_text(explanation.straight_before) +
-                 ", arrows: where to move", scale)
+                 ("" if explanation.not_searched else ", arrows: where to move"), scale)
 
     overlay = bgr.copy()
-    ideal_pose = _ideal(ideal)
+    ideal_pose = None if explanation.not_searched else _ideal(ideal)
     ghost = ideal_pose.align(explanation.original) if ideal_pose is not None else None
     if ghost is not None:
         draw_ghost(overlay, ghost, scale)
     draw_skeleton(overlay, explanation.original, scale)
-    _panel_title(overlay, "2 ideal overlay", "averaged straight handstand (green)"
-                 if ghost is not None else "no ideal pose installed", scale)
+    if explanation.not_searched:
+        overlay_detail = "not a handstand"
+    elif ghost is not None:
+        overlay_detail = "averaged straight handstand (green)"
+    else:
+        overlay_detail = "no ideal pose installed"
+    _panel_title(overlay, "2 ideal overlay", overlay_detail, scale)
 
     corrected = warp_to_pose(bgr, explanation.original, explanation.corrected)
     draw_skeleton(corrected, explanation.corrected, scale)
-    _panel_title(corrected, "3 corrected", _straight_text(explanation.straight_after) +
-                 ", nearest straight pose", scale)
+    _panel_title(corrected, "3 corrected", "nothing to correct" if explanation.not_searched
+                 else _straight_text(explanation.straight_after) + ", nearest straight pose",
+                 scale)
 
     separator = np.full((height, max(2, int(round(4 * scale))), 3), 255, np.uint8)
     row = np.concatenate([original, separator, overlay, separator, corrected], axis=1)

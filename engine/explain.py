@@ -96,6 +96,8 @@ class Explanation:
         steps: gradient steps taken.
         body_height: body height in pixels that the percentages refer to.
         angles: (12,) radians of the bone rotations that make the correction.
+        not_searched: why no correction was searched (for example the model sees no
+            handstand at all); empty when one was.
     """
 
     original: np.ndarray
@@ -109,6 +111,7 @@ class Explanation:
     steps: int = 0
     body_height: float = 0.0
     angles: np.ndarray = field(default_factory=lambda: np.zeros(NUM_ANGLES, np.float32))
+    not_searched: str = ""
 
     @property
     def displacement_percent(self) -> np.ndarray:

@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import pytest
+import torch
 from test_explain_poses import stick_handstand, tiny_classifier  # noqa: F401
 
 from coach.explain import compose_explanation, corrected_view, worst_moment, write_explanation
@@ -99,3 +100,35 @@ def test_an_unusable_pose_gives_a_one_line_input_error(tmp_path):
         write_explanation(photo, collapsed, tiny_classifier(), tmp_path / "x.png", ideal=False)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "x.png").exists()
+
+
+class _SeesNoHandstand(torch.nn.Module):
+    """The tiny form model with its scores pushed to not_handstand."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.num_joints = inner.num_joints
+
+    def forward(self, pose, appearance=None):
+        logits, view_logit, block_logits = self.inner(pose)
+        return logits + torch.tensor([0.0, 0.0, 0.0, 30.0]), view_logit, block_logits
+
+
+def test_no_correction_is_searched_when_the_model_sees_no_handstand():
+    from coach.explain import explain
+    from engine.form import FormClassifier
+
+    tiny = tiny_classifier()
+    classifier = FormClassifier(_SeesNoHandstand(tiny.model), clip_length=tiny.clip_length,
+                                checks=tiny.checks)
+    pose = stick_handstand(np.random.default_rng(33), banana=True, size=SIZE)
+    explanation = explain(pose, classifier)
+    assert "no handstand" in explanation.not_searched and explanation.steps == 0
+    np.testing.assert_array_equal(explanation.corrected, explanation.original)
+    searched = explain(pose, tiny)
+    assert not searched.not_searched and searched.steps > 0
+    assert np.abs(searched.corrected - searched.original).max() > 1.0
+    image = compose_explanation(_photo(pose), pose, classifier, ideal=_ideal())
+    footer = image[-30:]
+    assert footer.max() > 200  # the one cue line is written
