@@ -152,6 +152,13 @@ def synthetic_like(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarra
     return keypoints[found], np.asarray(FORM_LABELS)[clips.labels[found]]
 
 
+def torso_frame(shoulders: np.ndarray, hips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit normal of the hip-to-shoulder line and the torso length: (N, 2) x 2 -> (N, 2), (N,)."""
+    torso = shoulders - hips
+    length = np.maximum(np.linalg.norm(torso, axis=-1), 1e-6)
+    return np.stack([-torso[:, 1], torso[:, 0]], axis=-1) / length[:, None], length
+
+
 def head_offset(keypoints: np.ndarray) -> np.ndarray:
     """Distance of the head top from the pelvis-thorax line, in torso lengths: (N, 16, 3) -> (N,).
 
@@ -159,10 +166,8 @@ def head_offset(keypoints: np.ndarray) -> np.ndarray:
     neutral head (as when standing) sits well in front of it.
     """
     xy = keypoints[..., :2]
-    torso = xy[:, skeleton.THORAX] - xy[:, skeleton.PELVIS]
-    length = np.maximum(np.linalg.norm(torso, axis=-1), 1e-6)
-    head = xy[:, skeleton.HEAD_TOP] - xy[:, skeleton.THORAX]
-    return np.abs(torso[:, 0] * head[:, 1] - torso[:, 1] * head[:, 0]) / length**2
+    normal, length = torso_frame(xy[:, skeleton.THORAX], xy[:, skeleton.PELVIS])
+    return np.abs(np.sum((xy[:, skeleton.HEAD_TOP] - xy[:, skeleton.THORAX]) * normal, -1)) / length
 
 
 def describe(name: str, keypoints: np.ndarray, handstand: np.ndarray) -> None:
@@ -204,10 +209,7 @@ def nose_offset(landmarks: np.ndarray) -> np.ndarray:
     """
     xy = landmarks[..., :2]
     shoulders = 0.5 * (xy[:, 11] + xy[:, 12])
-    hips = 0.5 * (xy[:, 23] + xy[:, 24])
-    torso = shoulders - hips
-    length = np.maximum(np.linalg.norm(torso, axis=-1), 1e-6)
-    normal = np.stack([-torso[:, 1], torso[:, 0]], axis=-1) / length[:, None]
+    normal, length = torso_frame(shoulders, 0.5 * (xy[:, 23] + xy[:, 24]))
     face = np.sign(np.sum((xy[:, 0] - 0.5 * (xy[:, 7] + xy[:, 8])) * normal, axis=-1))
     return face * np.sum((xy[:, 0] - shoulders) * normal, axis=-1) / length
 

@@ -27,7 +27,6 @@ from engine.explain import (
 )
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.skeleton import NUM_JOINTS
-from engine.verdict import FORM_LABELS
 from engine.warp import warp_to_pose
 
 ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym floors
@@ -38,7 +37,7 @@ HOLD_LABELS = frozenset({"straight", "banana"})
 # Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
 # move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
-NOT_HANDSTAND = FORM_LABELS[3]
+NOT_HANDSTAND = "not_handstand"  # the form class for which nothing is corrected
 _LIVE_REUSE_FRAMES = 15
 _LIVE_REUSE_PERCENT = 3.0
 # Photos smaller than this (pixels high) are enlarged, at most by MAX_ENLARGE, for legible text.

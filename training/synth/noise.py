@@ -199,7 +199,7 @@ def apply_noise(landmarks: np.ndarray, confidence: np.ndarray, rng: np.random.Ge
     collapse = rng.uniform(size=n) < config.leg_collapse_probability
     if collapse.any():
         ratio = rng.uniform(0.35, 0.7, n)[:, None, None]
-        for hip, knee, ankle in ((23, 25, 27), (24, 26, 28)):
+        for hip, knee, ankle in _LIMB_CHAINS[:2]:
             hip_xy = out[:, :, hip]
             for joint in (knee, ankle):
                 moved = hip_xy + ratio * (out[:, :, joint] - hip_xy)
