@@ -350,6 +350,128 @@ def side_plank(n: int, rng: np.random.Generator) -> np.ndarray:
     return pose
 
 
+def shoulder_stand(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Shoulder stand, plow and legs-up-the-wall: inverted on the upper back, head flat down.
+
+    A hard negative: the legs can make the same vertical line as a straight handstand.
+    """
+    pose = _neutral(n, rng)
+    kind = rng.uniform(size=n)
+    _set(pose, "pitch", np.where(kind < 0.75, _u(rng, 160, 190, n), _u(rng, 115, 150, n)))
+    _set(pose, "neck_flex", _u(rng, 60, 90, n))
+    legs = rng.uniform(size=n)
+    hip = np.where(legs < 0.5, _u(rng, -10, 15, n),
+                   np.where(legs < 0.8, _u(rng, 130, 175, n), _u(rng, 40, 110, n)))
+    _both(pose, "hip_flex", hip, rng, 6.0)
+    _both(pose, "knee", np.where(rng.uniform(size=n) < 0.8, _u(rng, 0, 10, n),
+                                 _u(rng, 40, 130, n)), rng, 4.0)
+    _both(pose, "hip_abd", np.where(rng.uniform(size=n) < 0.2, _u(rng, 20, 50, n), 0.0), rng, 3)
+    # Hands on the back (elbows on the floor) or arms flat on the floor behind.
+    on_back = rng.uniform(size=n) < 0.6
+    _both(pose, "sh_flex", np.where(on_back, -_u(rng, 40, 75, n), -_u(rng, 75, 100, n)), rng, 4)
+    _both(pose, "elbow", np.where(on_back, _u(rng, 80, 130, n), _u(rng, 0, 15, n)), rng, 4.0)
+    _both(pose, "plantar", _u(rng, 30, 90, n), rng, 5.0)
+    return pose
+
+
+def supine(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Lying on the back: corpse pose, happy baby, one leg up, knees to the chest, bridge prep."""
+    pose = _neutral(n, rng)
+    _set(pose, "pitch", -90.0 + rng.normal(0.0, 6.0, n))
+    kind = rng.uniform(size=n)
+    both_up = _u(rng, 70, 140, n)
+    _both(pose, "hip_flex", np.where(kind < 0.3, _u(rng, -5, 10, n), both_up), rng, 5.0)
+    _both(pose, "knee", np.where(kind < 0.55, _u(rng, 0, 20, n), _u(rng, 60, 130, n)), rng, 5)
+    _both(pose, "hip_abd", np.where(rng.uniform(size=n) < 0.4, _u(rng, 20, 60, n),
+                                    _u(rng, 0, 10, n)), rng, 4.0)
+    one_leg = kind > 0.8
+    _set(pose, "l_hip_flex", np.where(one_leg, _u(rng, -5, 10, n), pose[:, P["l_hip_flex"]]))
+    _set(pose, "l_knee", np.where(one_leg, _u(rng, 0, 15, n), pose[:, P["l_knee"]]))
+    _both(pose, "sh_flex", _u(rng, 0, 180, n), rng, 20.0)
+    _both(pose, "sh_abd", _u(rng, 0, 90, n), rng, 10.0)
+    _both(pose, "elbow", _u(rng, 0, 90, n), rng, 10.0)
+    _set(pose, "neck_flex", _u(rng, -10, 40, n))
+    return pose
+
+
+def kneeling(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Kneeling: sitting on the heels, camel (arched back, hands to the heels), low lunge."""
+    pose = _neutral(n, rng)
+    kind = rng.uniform(size=n)
+    camel = kind < 0.35
+    on_heels = (kind >= 0.35) & (kind < 0.7)
+    _set(pose, "pitch", np.where(camel, -_u(rng, 10, 40, n), _u(rng, -10, 20, n)))
+    _set(pose, "lumbar_ext", np.where(camel, _u(rng, 20, 45, n), _u(rng, -10, 10, n)))
+    _set(pose, "thoracic_ext", np.where(camel, _u(rng, 10, 30, n), 0.0))
+    _set(pose, "neck_flex", np.where(camel, -_u(rng, 20, 60, n), _u(rng, -10, 20, n)))
+    _both(pose, "hip_flex", np.where(on_heels, _u(rng, 70, 110, n), -_u(rng, 0, 25, n)), rng, 5)
+    _both(pose, "knee", np.where(on_heels, _u(rng, 140, 160, n), _u(rng, 80, 110, n)), rng, 5)
+    _both(pose, "sh_flex", np.where(camel, -_u(rng, 30, 70, n), _u(rng, 0, 185, n)), rng, 8)
+    _both(pose, "elbow", np.where(camel, _u(rng, 0, 20, n), _u(rng, 0, 90, n)), rng, 5.0)
+    # Low lunge: one knee down behind, the other foot forward.
+    lunge_leg = kind > 0.85
+    _set(pose, "r_hip_flex", np.where(lunge_leg, _u(rng, 70, 110, n), pose[:, P["r_hip_flex"]]))
+    _set(pose, "r_knee", np.where(lunge_leg, _u(rng, 70, 110, n), pose[:, P["r_knee"]]))
+    return pose
+
+
+def free_pose(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Broad coverage of the yoga and floor poses no other family draws.
+
+    Any base orientation (upright, leaning, lying, inverted on the back) with every limb angle
+    sampled on its own, so left and right legs and arms do different things (compass, firefly,
+    twists, one-legged balances).
+    """
+    pose = _neutral(n, rng)
+    base = rng.choice(np.array([0.0, 45.0, 90.0, -90.0, -45.0, 170.0]), n,
+                      p=[0.3, 0.15, 0.2, 0.2, 0.1, 0.05])
+    _set(pose, "pitch", base + rng.normal(0.0, 15.0, n))
+    _set(pose, "roll", np.where(rng.uniform(size=n) < 0.2, rng.normal(0.0, 45.0, n),
+                                pose[:, P["roll"]]))
+    _set(pose, "lumbar_ext", _u(rng, -30, 35, n))
+    _set(pose, "spine_lat", rng.normal(0.0, 15.0, n))
+    _set(pose, "neck_flex", _u(rng, -40, 50, n))
+    for side in ("r", "l"):
+        _set(pose, f"{side}_sh_flex", _u(rng, -60, 200, n))
+        _set(pose, f"{side}_sh_abd", _u(rng, 0, 120, n))
+        _set(pose, f"{side}_elbow", _u(rng, 0, 140, n))
+        _set(pose, f"{side}_hip_flex", _u(rng, -40, 150, n))
+        _set(pose, f"{side}_hip_abd", _u(rng, 0, 70, n))
+        _set(pose, f"{side}_knee", np.where(rng.uniform(size=n) < 0.5, _u(rng, 0, 15, n),
+                                           _u(rng, 15, 160, n)))
+        _set(pose, f"{side}_wrist_ext", _u(rng, 0, 90, n))
+    return pose
+
+
+def held_leg(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Poses with a hand holding a foot.
+
+    Dancer (standing), bow (prone) and heron (seated, one leg held straight up).
+    """
+    pose = _neutral(n, rng)
+    kind = rng.uniform(size=n)
+    dancer, bow = kind < 0.4, (kind >= 0.4) & (kind < 0.7)
+    heron = kind >= 0.7
+    _set(pose, "pitch", np.where(dancer, _u(rng, 10, 60, n),
+                                 np.where(bow, _u(rng, 80, 95, n), _u(rng, -20, 10, n))))
+    _set(pose, "lumbar_ext", np.where(heron, -_u(rng, 0, 15, n), _u(rng, 15, 40, n)))
+    _set(pose, "neck_flex", np.where(heron, _u(rng, -10, 20, n), -_u(rng, 0, 40, n)))
+    # The held leg (right): behind and bent for the dancer and the bow, up and straight for
+    # the heron; the hand on that side reaches it.
+    _set(pose, "r_hip_flex", np.where(heron, _u(rng, 110, 160, n), -_u(rng, 20, 70, n)))
+    _set(pose, "r_knee", np.where(heron, _u(rng, 0, 15, n), _u(rng, 90, 140, n)))
+    _set(pose, "r_sh_flex", np.where(heron, _u(rng, 100, 150, n), -_u(rng, 30, 70, n)))
+    _set(pose, "r_elbow", _u(rng, 0, 20, n))
+    # The other leg stands (dancer), lies (bow) or rests bent on the floor (heron).
+    _set(pose, "l_hip_flex", np.where(bow, pose[:, P["r_hip_flex"]] + rng.normal(0, 8, n),
+                                      np.where(dancer, _u(rng, -5, 10, n), _u(rng, 60, 100, n))))
+    _set(pose, "l_knee", np.where(bow, pose[:, P["r_knee"]] + rng.normal(0, 8, n),
+                                  np.where(dancer, _u(rng, 0, 10, n), _u(rng, 100, 150, n))))
+    _set(pose, "l_sh_flex", np.where(bow, pose[:, P["r_sh_flex"]] + rng.normal(0, 8, n),
+                                     np.where(dancer, _u(rng, 90, 180, n), _u(rng, 90, 150, n))))
+    return pose
+
+
 HANDSTAND_FAMILIES: dict[str, PoseSampler] = {
     "straight": handstand_straight,
     "banana": handstand_banana,
@@ -379,4 +501,9 @@ NOT_HANDSTAND_FAMILIES: dict[str, PoseSampler] = {
     "seated": seated,
     "prone_backbend": prone_backbend,
     "side_plank": side_plank,
+    "shoulder_stand": shoulder_stand,
+    "supine": supine,
+    "kneeling": kneeling,
+    "free_pose": free_pose,
+    "held_leg": held_leg,
 }
