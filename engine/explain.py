@@ -481,7 +481,8 @@ def nearest_good_pose(
         corrected=corrected_clip[-1].copy(),
         corrected_clip=corrected_clip,
         deviations=deviations.astype(np.float32),
-        cues=cues_from_deviations(positions[-1], moved[-1], height),
+        cues=correction_cues(positions[-1], moved[-1], height,
+                             reached=steps > 0 and best_probability >= target_probability),
         straight_before=before,
         straight_after=best_probability,
         reached=best_probability >= target_probability,
@@ -571,6 +572,30 @@ _CUE_TEXT: dict[tuple[str, str], str] = {
     ("head", "back"): "head {p:.0f} % of your height off: keep it between your arms",
     ("head", "off"): "head {p:.0f} % of your height off: keep it between your arms",
 }
+
+
+def correction_cues(
+    original: np.ndarray, corrected: np.ndarray, height: float, *, reached: bool
+) -> list[str]:
+    """Cues for a correction: ``cues_from_deviations``, never silent about a found fix.
+
+    A clip the model calls banana can need only a fix below ``MIN_CUE_PERCENT`` everywhere
+    (the model was nearly at the line); the athlete still gets one line saying so.
+
+    Args:
+        original: (16, 2+) athlete joints in pixels.
+        corrected: (16, 2+) corrected joints in pixels.
+        height: body height in pixels.
+        reached: whether a change to the pose reached the straight target.
+
+    Returns:
+        Cues, largest deviation first.
+    """
+    cues = cues_from_deviations(original, corrected, height)
+    if not cues and reached:
+        cues = [f"nearly there: no part is {MIN_CUE_PERCENT:.0f} % of your height off the "
+                "corrected line; squeeze and hold it"]
+    return cues
 
 
 def cues_from_deviations(

@@ -12,6 +12,7 @@ from test_explain_poses import stick_handstand, tiny_classifier  # noqa: F401
 from engine.explain import (
     NUM_ANGLES,
     apply_correction,
+    correction_cues,
     cues_from_deviations,
     nearest_good_pose,
     pose_from_angles,
@@ -124,6 +125,21 @@ def test_cues_follow_the_direction_of_the_deviation():
     cues = cues_from_deviations(original, corrected, height)
     assert cues and cues[0].startswith("hips 9 % of your height ahead of the line")
     assert cues_from_deviations(corrected, corrected, height) == []
+
+
+def test_a_found_fix_too_small_for_a_cue_still_gets_one_line():
+    corrected = stick_handstand(np.random.default_rng(17), banana=False)
+    height = 300.0
+    original = corrected.copy()
+    original[[0, 10, 11], 0] += 0.01 * height  # 1 % of height: under every cue's threshold
+    assert cues_from_deviations(original, corrected, height) == []
+    cues = correction_cues(original, corrected, height, reached=True)
+    assert len(cues) == 1 and cues[0].startswith("nearly there")
+    assert correction_cues(original, corrected, height, reached=False) == []
+    far = original.copy()
+    far[[0, 10, 11], 0] += 0.1 * height
+    cues = correction_cues(far, corrected, height, reached=True)
+    assert cues and not cues[0].startswith("nearly there")
 
 
 def test_unseen_joints_left_at_zero_do_not_swing_the_body():
