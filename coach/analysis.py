@@ -73,6 +73,8 @@ class FrameAnalysis:
 class HoldTimer:
     """Counts seconds spent in a straight line (smoothed label ``straight``).
 
+    The live window and the session summary both time holds with it, so they agree.
+
     Args:
         frame_interval: duration one frame stands for, added so a hold of N frames lasts
             ``N * frame_interval`` seconds.
@@ -83,6 +85,8 @@ class HoldTimer:
         self._start: float | None = None
         self.current = 0.0
         self.best = 0.0
+        self.best_start: float | None = None
+        self.best_end: float | None = None
 
     def update(self, label: str, timestamp: float) -> float:
         """Advances the timer with one frame's label; returns the current hold in seconds."""
@@ -90,10 +94,11 @@ class HoldTimer:
             if self._start is None:
                 self._start = timestamp
             self.current = timestamp - self._start + self.frame_interval
-            self.best = max(self.best, self.current)
+            if self.current > self.best:
+                self.best = self.current
+                self.best_start, self.best_end = self._start, timestamp + self.frame_interval
         else:
-            self._start = None
-            self.current = 0.0
+            self.reset()
         return self.current
 
     def reset(self) -> None:

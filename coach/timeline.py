@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.analysis import FrameAnalysis, verdict_probabilities
+from coach.analysis import FrameAnalysis, HoldTimer, verdict_probabilities
 from coach.errors import CoachError, InputError, OutputError
 from coach.recorder import check_writable
 from engine.verdict import FORM_LABELS, UNKNOWN_LABEL
@@ -87,29 +87,24 @@ def summarize(records: list[dict], fps: float) -> dict:
         fps: frame rate; one frame stands for ``1 / fps`` seconds.
 
     Returns:
-        frames, duration, longest straight hold (seconds, start and end time), the share of
+        frames, duration, longest straight hold (seconds, start and end time; timed by
+        ``coach.analysis.HoldTimer``, as in the live window), the share of
         frames per smoothed label and the share of frames with a person.
     """
     frame_time = 1.0 / max(fps, 1e-6)
     counts = Counter(record["smoothed_label"] for record in records)
     total = len(records)
-    best = (0, None, None)
-    run_start, run_length = None, 0
+    hold = HoldTimer(frame_time)
     for record in records:
-        if record["smoothed_label"] == "straight":
-            run_start = record["time"] if run_length == 0 else run_start
-            run_length += 1
-            if run_length > best[0]:
-                best = (run_length, run_start, record["time"] + frame_time)
-        else:
-            run_length = 0
+        hold.update(record["smoothed_label"], record["time"])
     return {
         "frames": total,
         "fps": round(fps, 3),
         "duration_seconds": round(total * frame_time, 3),
-        "longest_straight_hold_seconds": round(best[0] * frame_time, 3),
-        "longest_straight_hold_start": None if best[1] is None else round(best[1], 3),
-        "longest_straight_hold_end": None if best[2] is None else round(best[2], 3),
+        "longest_straight_hold_seconds": round(hold.best, 3),
+        "longest_straight_hold_start": None if hold.best_start is None
+        else round(hold.best_start, 3),
+        "longest_straight_hold_end": None if hold.best_end is None else round(hold.best_end, 3),
         "label_share": {label: round(counts.get(label, 0) / total, 4) if total else 0.0
                         for label in SUMMARY_LABELS},
         "person_share": round(sum(r["keypoints"] is not None for r in records) / total, 4)

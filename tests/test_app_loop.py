@@ -133,6 +133,7 @@ def test_hold_timer_counts_straight_frames_and_resets():
         ["straight"] * 5 + ["banana"] + ["straight"] * 2)]
     assert values[4] == pytest.approx(0.5) and values[5] == 0.0 and values[7] == pytest.approx(0.2)
     assert timer.best == pytest.approx(0.5)
+    assert (timer.best_start, timer.best_end) == (0.0, pytest.approx(0.5))
 
 
 def test_summary_longest_hold():
@@ -141,6 +142,7 @@ def test_summary_longest_hold():
     summary = summarize(records, fps=2.0)
     assert summary["longest_straight_hold_seconds"] == 1.0
     assert summary["longest_straight_hold_start"] == 0.0
+    assert summary["longest_straight_hold_end"] == 1.0
 
 
 class FileCapture:
