@@ -39,12 +39,20 @@ def normalize(keypoints: np.ndarray) -> np.ndarray:
     return out
 
 
-def features(keypoints: np.ndarray, with_confidence: bool = True) -> np.ndarray:
-    """Normalized x, y (and confidence) of every joint plus limb-length ratios."""
+def features(keypoints: np.ndarray, confidence: str = "value") -> np.ndarray:
+    """Normalized x, y of every joint, limb-length ratios and the joints' confidences.
+
+    Args:
+        keypoints: (N, 16, 3) pixels with confidence.
+        confidence: "value" (as given), "seen" (1 where >= 0.5, else 0: which joints BlazePose
+            calls visible) or "none".
+    """
     norm = normalize(keypoints)
     parts = [norm[..., :2].reshape(len(norm), -1)]
-    if with_confidence:
+    if confidence == "value":
         parts.append(norm[..., 2])
+    elif confidence == "seen":
+        parts.append((norm[..., 2] >= 0.5).astype(np.float32))
     bones = np.linalg.norm(
         np.stack([norm[:, b, :2] - norm[:, a, :2] for a, b in skeleton.BONES], axis=1), axis=-1)
     parts.append(bones / np.maximum(bones.sum(axis=1, keepdims=True), 1e-6))
@@ -420,8 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     print("domain classifier AUC (real vs synthetic; 0.5 = indistinguishable, target <= 0.65), "
           f"{args.folds}-fold CV x {args.repeats}; subsets scored from the same classifier:")
     worst = {name: 0.0 for name in subsets}
-    for feature_name, with_conf in (("positions+bones", False), ("positions+bones+conf", True)):
-        x = features(keypoints, with_conf)
+    for feature_name, confidence in (("positions+bones", "none"),
+                                     ("positions+bones+seen", "seen"),
+                                     ("positions+bones+conf", "value")):
+        x = features(keypoints, confidence)
         for model_name, hidden in (("logistic", 0), ("mlp64", 64)):
             result = cross_validated_auc(x, is_real, groups, hidden, args.folds, args.repeats,
                                          args.seed, subsets)
