@@ -420,7 +420,7 @@ def free_pose(n: int, rng: np.random.Generator) -> np.ndarray:
 
     Any base orientation (upright, leaning, lying, inverted on the back) with every limb angle
     sampled on its own, so left and right legs and arms do different things (compass, firefly,
-    twists, one-legged balances).
+    one-legged balances; the body model has no spinal twist, so true twists stay out of reach).
     """
     pose = _neutral(n, rng)
     base = rng.choice(np.array([0.0, 45.0, 90.0, -90.0, -45.0, 170.0]), n,
