@@ -53,9 +53,7 @@ def features(keypoints: np.ndarray, confidence: str = "value") -> np.ndarray:
         parts.append(norm[..., 2])
     elif confidence == "seen":
         parts.append((norm[..., 2] >= 0.5).astype(np.float32))
-    bones = np.linalg.norm(
-        np.stack([norm[:, b, :2] - norm[:, a, :2] for a, b in skeleton.BONES], axis=1), axis=-1)
-    parts.append(bones / np.maximum(bones.sum(axis=1, keepdims=True), 1e-6))
+    parts.append(bone_shares(norm))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
@@ -150,14 +148,47 @@ def load_real(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return keypoints[keep].astype(np.float32), labels[keep], groups
 
 
-def synthetic_like(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Single synthetic frames with the label mix of ``labels``, and their label names."""
+def synthetic_like(labels: np.ndarray, count: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Single synthetic frames with the label mix of ``labels``.
+
+    Returns:
+        Noisy (N, 16, 3) keypoints, the same frames' exact projections (N, 16, 3) and their
+        (N,) label names; frames where no person was found are left out.
+    """
     mix = tuple(float((labels == name).mean()) for name in FORM_LABELS)
     clips = generate_clips(count, clip_length=1, rng=np.random.default_rng(seed),
                            config=SynthConfig(class_weights=mix))
     keypoints = clips.keypoints[:, -1]
     found = keypoints[..., 2].sum(-1) > 0
-    return keypoints[found], np.asarray(FORM_LABELS)[clips.labels[found]]
+    return (keypoints[found], clips.clean_keypoints[:, -1][found],
+            np.asarray(FORM_LABELS)[clips.labels[found]])
+
+
+def bone_shares(keypoints: np.ndarray) -> np.ndarray:
+    """Each bone's share of the bone-length sum: (N, 16, 3) -> (N, len(skeleton.BONES))."""
+    xy = keypoints[..., :2]
+    bones = np.linalg.norm(
+        np.stack([xy[:, b] - xy[:, a] for a, b in skeleton.BONES], axis=1), axis=-1)
+    return bones / np.maximum(bones.sum(axis=1, keepdims=True), 1e-6)
+
+
+def limb_share_spread(real: np.ndarray, exact: np.ndarray, noisy: np.ndarray) -> None:
+    """Prints p10/50/90 of limb bones' shares of the bone sum: real, exact and noisy synthetic.
+
+    Where the noisy spread is wider than both the exact projections' and the real one, the
+    noise stretches bones more than BlazePose does (BlazePose keeps plausible proportions).
+    """
+    names = ("upper arm", "forearm", "thigh", "shin")
+    pairs = ((skeleton.R_SHOULDER, skeleton.R_ELBOW), (skeleton.R_ELBOW, skeleton.R_WRIST),
+             (skeleton.R_HIP, skeleton.R_KNEE), (skeleton.R_KNEE, skeleton.R_ANKLE))
+    columns = [skeleton.BONES.index(pair) for pair in pairs]
+    print("handstands, share of the bone sum p10/50/90 (real | exact synthetic | noisy synthetic):")
+    shares = [bone_shares(k)[:, columns] for k in (real, exact, noisy)]
+    for i, name in enumerate(names):
+        print(f"  {name:9s} " + " | ".join(
+            "/".join(f"{v:.3f}" for v in np.percentile(share[:, i], (10, 50, 90)))
+            for share in shares))
 
 
 def torso_frame(shoulders: np.ndarray, hips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -408,12 +439,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         motion_dynamics(args.mocap, args.seed)
     real, labels, real_groups = load_real(args.cache)
-    synthetic, synthetic_labels = synthetic_like(labels, args.synthetic, args.seed)
+    synthetic, exact, synthetic_labels = synthetic_like(labels, args.synthetic, args.seed)
     counts = ", ".join(f"{name} {(labels == name).sum()}" for name in FORM_LABELS)
     print(f"real frames: {len(real)} ({counts})"
           f"; synthetic frames: {len(synthetic)}")
     describe("real", real, labels != "not_handstand")
     describe("synthetic", synthetic, synthetic_labels != "not_handstand")
+    limb_share_spread(real[labels != "not_handstand"], exact[synthetic_labels != "not_handstand"],
+                      synthetic[synthetic_labels != "not_handstand"])
     handstand_habits(args.cache, 2000, args.seed)
     # Which way a person faces in the image is arbitrary (webcam previews are mirrored, photos
     # get flipped); mirror half of each set at random so the classifier cannot use handedness.
