@@ -184,3 +184,24 @@ def flip_horizontal(keypoints: np.ndarray, image_width: float) -> np.ndarray:
     flipped = np.asarray(keypoints, dtype=np.float32)[..., list(FLIP_PERMUTATION), :].copy()
     flipped[..., 0] = image_width - 1.0 - flipped[..., 0]
     return flipped
+
+
+def rotate_in_plane(keypoints: np.ndarray, degrees: float, center: np.ndarray) -> np.ndarray:
+    """Rotates keypoints about a point in the image plane, as a rolled camera would show them.
+
+    Args:
+        keypoints: (..., 16, 3) canonical keypoints in pixels (y down).
+        degrees: rotation angle; positive turns clockwise on screen.
+        center: (..., 2) pivot in pixels, broadcastable against the keypoints' leading axes.
+
+    Returns:
+        (..., 16, 3) float32 rotated keypoints; confidences unchanged.
+    """
+    angle = np.deg2rad(degrees)
+    cos, sin = np.cos(angle), np.sin(angle)
+    out = np.asarray(keypoints, dtype=np.float32).copy()
+    pivot = np.asarray(center, dtype=np.float32)[..., None, :]
+    offset = out[..., :2] - pivot
+    out[..., 0] = pivot[..., 0] + cos * offset[..., 0] - sin * offset[..., 1]
+    out[..., 1] = pivot[..., 1] + sin * offset[..., 0] + cos * offset[..., 1]
+    return out

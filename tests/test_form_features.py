@@ -105,3 +105,36 @@ def test_flip_features_equals_features_of_mirrored_clip():
     np.testing.assert_allclose(flip_features(normalize_clip(clip)), mirrored, atol=1e-5)
     torch_flipped = flip_features(torch.from_numpy(normalize_clip(clip)))
     np.testing.assert_allclose(torch_flipped.numpy(), mirrored, atol=1e-5)
+
+
+def test_rotate_in_plane_turns_about_the_pivot_and_keeps_lengths_and_confidences():
+    from engine.skeleton import rotate_in_plane
+
+    rng = np.random.default_rng(2)
+    keypoints = np.concatenate([rng.uniform(0, 500, (3, 16, 2)), rng.uniform(0, 1, (3, 16, 1))],
+                               axis=-1).astype(np.float32)
+    pivot = keypoints[:, 0, :2]
+    turned = rotate_in_plane(keypoints, 30.0, pivot)
+    np.testing.assert_allclose(turned[:, 0, :2], pivot, atol=1e-4)
+    np.testing.assert_array_equal(turned[..., 2], keypoints[..., 2])
+    before = np.linalg.norm(keypoints[:, 5, :2] - keypoints[:, 9, :2], axis=-1)
+    after = np.linalg.norm(turned[:, 5, :2] - turned[:, 9, :2], axis=-1)
+    np.testing.assert_allclose(after, before, rtol=1e-5)
+    back = rotate_in_plane(turned, -30.0, pivot)
+    np.testing.assert_allclose(back, keypoints, atol=1e-3)
+    # y points down, so a positive angle takes "right of the pivot" to "below it".
+    right = keypoints.copy()
+    right[:, 1, :2] = pivot + [100.0, 0.0]
+    np.testing.assert_allclose(rotate_in_plane(right, 90.0, pivot)[:, 1, :2], pivot + [0.0, 100.0],
+                               atol=1e-3)
+
+
+def test_rolled_both_ways_keeps_missing_joints_missing():
+    from training.evaluate import rolled_both_ways
+
+    keypoints = np.random.default_rng(3).uniform(0, 300, (4, 16, 3)).astype(np.float32)
+    keypoints[1, 7] = np.nan
+    rolled = rolled_both_ways(keypoints, 10.0)
+    assert rolled.shape == (8, 16, 3)
+    assert np.isnan(rolled[1, 7]).all() and np.isnan(rolled[5, 7]).all()
+    assert np.isfinite(np.delete(rolled, [1, 5], axis=0)).all()

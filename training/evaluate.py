@@ -10,7 +10,8 @@ MLP), all fitted on the same synthetic training clips (regenerated from the chec
 config and seed). Sets: held-out synthetic clips (T = clip length), the same clips cut to
 their last frame (photos), user-labeled test examples (when trained with a store), and the
 real dev photos (BlazePose keypoints cached by ``training.pose_cache``; label "unclear" is
-skipped; photos where BlazePose found nobody are left out of the metrics and counted).
+skipped; photos where BlazePose found nobody are left out of the metrics and counted), and the
+same photos as a camera rolled by +-10 degrees would show them (a tilted phone or webcam).
 
 Printed per set and method: straight-vs-banana balanced accuracy (mean of straight and banana
 recall over 4-class predictions), 4-class macro-F1 and accuracy; for our model also the share
@@ -30,6 +31,7 @@ import numpy as np
 
 from engine.features import clean_confidence, last_observed_frame
 from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
+from engine.skeleton import rotate_in_plane
 
 STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
 OURS = "formnet (ours)"
@@ -155,6 +157,26 @@ def load_dev_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
     return keypoints[keep], indices, files[keep], int(np.sum(known & ~person))
 
 
+# A tilted phone or webcam rolls the whole picture; verdicts should not change with it.
+ROLL_CHECK_DEGREES = 10.0
+
+
+def rolled_both_ways(keypoints: np.ndarray, degrees: float) -> np.ndarray:
+    """Photos as seen by a camera rolled by +degrees and by -degrees.
+
+    Args:
+        keypoints: (N, 16, 3) pixels, NaN for missing joints.
+        degrees: roll angle.
+
+    Returns:
+        (2N, 16, 3): the N photos rolled one way, then the same N rolled the other way, each
+        about the middle of its joints.
+    """
+    center = np.nanmedian(keypoints[..., :2], axis=-2)
+    return np.concatenate([rotate_in_plane(keypoints, sign * degrees, center)
+                           for sign in (1.0, -1.0)])
+
+
 def evaluate_run(
     classifier: FormClassifier,
     *,
@@ -200,6 +222,9 @@ def evaluate_run(
     if dev_cache is not None:
         keypoints, labels, files, no_person = load_dev_cache(dev_cache)
         sets["real dev photos"] = ([k[None] for k in keypoints], keypoints, labels)
+        rolled = rolled_both_ways(keypoints, ROLL_CHECK_DEGREES)
+        sets[f"real dev photos, camera rolled ±{ROLL_CHECK_DEGREES:g}°"] = (
+            [k[None] for k in rolled], rolled, np.concatenate([labels, labels]))
         notes["real_dev_photos_without_person_left_out"] = no_person
         notes["real_dev_cache"] = str(dev_cache)
     results: dict = {}
@@ -221,13 +246,14 @@ def evaluate_run(
 
 def format_table(results: dict) -> str:
     """Plain-text table: set, method, balanced accuracy S/B, macro-F1, accuracy."""
-    lines = [f"{'set':<30} {'method':<16} {'n':>5} {'balacc S/B':>10} {'macroF1':>8} "
+    width = max([len("set"), *(len(name) for name in results)])
+    lines = [f"{'set':<{width}} {'method':<16} {'n':>5} {'balacc S/B':>10} {'macroF1':>8} "
              f"{'acc':>6} {'judged':>7}"]
     for name, methods in results.items():
         for method, m in methods.items():
             judged = f"{m['judged_share']:.2f}" if "judged_share" in m else ""
             lines.append(
-                f"{name:<30} {method:<16} {m['n']:>5} "
+                f"{name:<{width}} {method:<16} {m['n']:>5} "
                 f"{m['straight_banana_balanced_accuracy']:>10.3f} {m['macro_f1']:>8.3f} "
                 f"{m['accuracy']:>6.3f} {judged:>7}"
             )

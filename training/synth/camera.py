@@ -24,7 +24,9 @@ class CameraConfig:
 
     Attributes:
         elevation_deg: (low, high) camera elevation above the body centre.
-        roll_std_deg: standard deviation of the camera roll.
+        roll_std_deg: standard deviation of the camera roll. Phones and webcams stand
+            tilted a few degrees: trained with 2.5, the model's balanced accuracy on the dev
+            photos turned by +-8 degrees was 0.78-0.83 (seeds 0-2); with 5, 0.90-0.92.
         fov_deg: (low, high) field of view across the long image side.
         fill: (low, high) fraction of the short image side the body's extent fills.
         small_person_probability: chance of a far-away, small person (fill 0.15-0.35).
@@ -41,7 +43,7 @@ class CameraConfig:
     """
 
     elevation_deg: tuple[float, float] = (-10.0, 30.0)
-    roll_std_deg: float = 2.5
+    roll_std_deg: float = 5.0
     fov_deg: tuple[float, float] = (45.0, 78.0)
     fill: tuple[float, float] = (0.35, 0.92)
     small_person_probability: float = 0.12
