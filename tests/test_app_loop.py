@@ -179,22 +179,23 @@ def test_camera_loss_finalizes_the_recording_and_raises(tmp_path):
 
 def test_stop_flag_ends_a_session_early_with_outputs(tmp_path):
     stop = StopFlag()
-    pose = FakePose()
-    original = pose.estimate
-
-    def estimate_then_stop(bgr):
-        if pose.calls == 5:
-            stop.set("interrupted")
-        return original(bgr)
-
-    pose.estimate = estimate_then_stop
-    coach = FormCoach(pose, FakeClassifier(), None, None)
+    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(frames_with_person("P" * 200)), coach, stop=stop,
                            outputs=SessionOutputs(clip=tmp_path / "c.mp4",
                                                   timeline=tmp_path / "c.json"),
                            log=lambda m: None)
+    present = session._present
+
+    # Stop from the window's side after its third frame (the pose stage runs ahead of the
+    # window, so stopping it by pose calls could end the session before any frame is shown).
+    def present_then_stop(frame, analysis, started):
+        present(frame, analysis, started)
+        if len(session.records) == 3:
+            stop.set("interrupted")
+
+    session._present = present_then_stop
     result = session.run()
-    assert result.reason == "interrupted" and 1 <= result.frames < 200
+    assert result.reason == "interrupted" and result.frames == 3
     recorded = json.loads((tmp_path / "c.json").read_text())["frames"]
     assert count_frames(tmp_path / "c.mp4")[0] == len(recorded) == result.frames
 
