@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_form.py --dev-cache cache/handstand_dev_blazepose.npz \
-        [--weights weights/form_handstand.pt] [--report DIR] [--skip-eval]
+        [--weights weights/form_handstand.pt] [--report DIR] [--skip-eval] [--roll-sweep [DEG ...]]
 
 In one run: (1) ``training.evaluate`` on held-out synthetic clips and photos and on the real
 dev photos (BlazePose keypoints cached by ``training.pose_cache``): our model versus majority
@@ -84,6 +84,25 @@ def bench_latency(weights: str, repeats: int, threads: int) -> None:
           "conv + batch norm into one conv, channels-last weights)")
 
 
+def roll_sweep(weights: str, dev_cache: Path, angles: list[float]) -> None:
+    """Prints our model's real-photo scores when the camera is rolled by +-angle degrees.
+
+    A tilted phone or webcam turns the whole picture; a level-trained model should not care.
+    Each angle scores every dev photo turned both ways (``training.evaluate.rolled_both_ways``).
+    """
+    from training.evaluate import load_dev_cache, rolled_both_ways, score_ours
+
+    classifier = load_form_model(weights)
+    keypoints, labels, _, _ = load_dev_cache(dev_cache)
+    print("real dev photos with the camera rolled (ours): angle, balanced acc. S/B, macro-F1")
+    for angle in angles:
+        photos = rolled_both_ways(keypoints, angle) if angle else keypoints
+        truth = np.concatenate([labels, labels]) if angle else labels
+        scores = score_ours(classifier, [k[None] for k in photos], truth)
+        print(f"  ±{angle:4.1f}°  {scores['straight_banana_balanced_accuracy']:.3f}  "
+              f"{scores['macro_f1']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights/form_handstand.pt")
@@ -92,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-eval", action="store_true", help="latency only")
+    parser.add_argument("--roll-sweep", type=float, nargs="*", metavar="DEG",
+                        help="also score the dev photos rolled by these angles (needs "
+                             "--dev-cache; no value: 0 3 5 8 10 12)")
     args = parser.parse_args(argv)
     try:
         if not args.skip_eval:
@@ -102,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             evaluate_weights(args.weights, Path(args.dev_cache) if args.dev_cache else None,
                              Path(args.report) if args.report else None)
+        if args.roll_sweep is not None:
+            if not args.dev_cache or not Path(args.dev_cache).is_file():
+                print("error: --roll-sweep needs an existing --dev-cache", file=sys.stderr)
+                return 2
+            roll_sweep(args.weights, Path(args.dev_cache),
+                       args.roll_sweep or [0.0, 3.0, 5.0, 8.0, 10.0, 12.0])
         bench_latency(args.weights, args.repeats, args.threads)
     except FormModelError as error:
         print(f"error: {error}", file=sys.stderr)
