@@ -95,9 +95,10 @@ def roll_sweep(weights: str, dev_cache: Path, angles: list[float]) -> None:
     classifier = load_form_model(weights)
     keypoints, labels, _, _ = load_dev_cache(dev_cache)
     print("real dev photos with the camera rolled (ours): angle, balanced acc. S/B, macro-F1")
+    truth = np.concatenate([labels, labels])
     for angle in angles:
-        photos = rolled_both_ways(keypoints, angle) if angle else keypoints
-        truth = np.concatenate([labels, labels]) if angle else labels
+        # At 0 both copies are the level photos: the same scores as scoring them once.
+        photos = rolled_both_ways(keypoints, angle)
         scores = score_ours(classifier, [k[None] for k in photos], truth)
         print(f"  ±{angle:4.1f}°  {scores['straight_banana_balanced_accuracy']:.3f}  "
               f"{scores['macro_f1']:.3f}")

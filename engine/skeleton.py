@@ -171,12 +171,13 @@ def from_mpii(joints: np.ndarray, visible: np.ndarray | None = None) -> np.ndarr
     return out
 
 
-def flip_horizontal(keypoints: np.ndarray, image_width: float) -> np.ndarray:
+def flip_horizontal(keypoints: np.ndarray, image_width: float | np.ndarray) -> np.ndarray:
     """Mirrors keypoints left-right and swaps left/right joints.
 
     Args:
         keypoints: (..., 16, 3) canonical keypoints in pixels.
-        image_width: width of the image the pixels refer to.
+        image_width: width of the image the pixels refer to; an array of shape (..., 1) gives
+            each keypoint set its own width.
 
     Returns:
         (..., 16, 3) mirrored keypoints.

@@ -54,7 +54,7 @@ from engine.form import (
     card_path_for,
 )
 from engine.models import create_model
-from engine.skeleton import FLIP_PAIRS, FLIP_PERMUTATION
+from engine.skeleton import FLIP_PAIRS, flip_horizontal
 
 STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
 
@@ -227,8 +227,7 @@ def augment(clips: np.ndarray, image_sizes: np.ndarray, config: FormTrainConfig,
     clips = np.array(clips, dtype=np.float32)
     batch, frames, joints, _ = clips.shape
     flip = rng.random(batch) < config.flip_probability
-    clips[flip] = clips[flip][:, :, list(FLIP_PERMUTATION)]
-    clips[flip, ..., 0] = image_sizes[flip, None, None, 0] - 1.0 - clips[flip, ..., 0]
+    clips[flip] = flip_horizontal(clips[flip], image_sizes[flip, None, None, 0])
     valid = np.isfinite(clips[..., 0]) & (np.nan_to_num(clips[..., 2]) > MIN_JOINT_CONFIDENCE)
     xy = np.where(valid[..., None], clips[..., :2], np.nan)
     with np.errstate(all="ignore"):
