@@ -37,6 +37,7 @@ from coach.models import (  # noqa: E402
 )
 from coach.sources import FrameListSource  # noqa: E402
 from engine.form import DEFAULT_FORM_WEIGHTS  # noqa: E402
+from engine.glitches import PoseGlitchFilter  # noqa: E402
 
 
 def load_frames(path: Path | None, size: tuple[int, int], limit: int) -> tuple[list, float, str]:
@@ -96,7 +97,8 @@ def full_loop(frames: list, fps: float, out_dir: Path, weights: Path,
     ideal, _ = load_ideal()
     coach = FormCoach(make_pose_backend("blazepose", None, stream=True), classifier,
                       make_smoother() if classifier is not None else None, ideal, fps=fps,
-                      no_model_status=status or "no form model installed")
+                      no_model_status=status or "no form model installed",
+                      glitches=PoseGlitchFilter())
     source = FrameListSource(frames, fps=fps, name="bench")
     # Frames come from memory like a file, but everything else is set up as for a camera.
     outputs = SessionOutputs(clip=out_dir / "bench.mp4", timeline=out_dir / "bench.json",

@@ -120,6 +120,7 @@ def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
         make_smoother,
         sort_weights,
     )
+    from engine.glitches import PoseGlitchFilter
 
     weights = sort_weights(args.weights)
     limit_torch_threads()
@@ -138,6 +139,7 @@ def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
         ideal,
         fps=fps,
         no_model_status=status or "no form model installed",
+        glitches=PoseGlitchFilter() if stream else None,
     )
 
 
@@ -265,9 +267,10 @@ def _explain_video(video: Path | None, session, coach, out_path: Path) -> None:
         return
     index = explain_worst_moment(video, session.records, coach.classifier, out_path)
     if index is None:
-        print("note: --explain skipped: no handstand hold in this video", file=sys.stderr)
+        print("note: --explain skipped: no hold in this video shows a confident fault on a "
+              "trustworthy pose (nothing to correct)", file=sys.stderr)
     else:
-        print(f"wrote {out_path} (frame {index}, the least straight moment of a hold)")
+        print(f"wrote {out_path} (frame {index}, the worst moment of a hold)")
 
 
 def _quiet_native_logs() -> None:

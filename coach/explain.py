@@ -34,6 +34,8 @@ ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym flo
 MIN_ARROW_PERCENT = 2.0
 # Labels counting as part of a hold when looking for its worst moment.
 HOLD_LABELS = frozenset({"straight", "banana"})
+# Verdicts that name a fault an explanation can show.
+FAULT_LABELS = frozenset({"banana", "other_handstand"})
 # Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
 # move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
@@ -379,28 +381,36 @@ def worst_moment(
     probabilities: Sequence[Mapping[str, float] | None],
     labels: Sequence[str | None] | None = None,
     *,
+    trusted: Sequence[bool] | None = None,
     min_hold_frames: int = 3,
+    min_fault_probability: float = 0.6,
 ) -> int | None:
-    """The frame of a hold where the form model found the line least straight.
+    """The frame of a hold where the form model most confidently sees a fault.
 
     A hold is a run of consecutive frames labeled ``straight`` or ``banana`` (the smoothed
     labels when given, else each frame's most probable class) at least ``min_hold_frames``
-    long. Among all frames of all holds, the one with the lowest P(straight) is returned.
+    long. A frame may be explained only when its pose is trustworthy (no pose glitch was
+    found) and the model's most probable class for it is a fault (banana or other handstand)
+    at ``min_fault_probability`` or more: a glitch or a borderline frame would make a cue
+    name a fault the athlete's body does not show. Among those, the least straight is returned.
 
     Args:
         probabilities: per frame, class -> probability (a ``FormVerdict.probabilities``), or
             None / empty for frames without a verdict.
         labels: per frame label (e.g. the timeline's smoothed label); None derives them.
+        trusted: per frame, whether the pose passed the glitch filter; None trusts all.
         min_hold_frames: shorter runs are flickers, not holds.
+        min_fault_probability: how sure the model must be of the fault.
 
     Returns:
-        The frame index, or None when the video holds no handstand hold.
+        The frame index, or None when no hold holds a confident fault on a trusted pose.
     """
     count = len(probabilities)
     if labels is None:
         labels = [max(p, key=p.get) if p else None for p in probabilities]
-    if len(labels) != count:
-        raise ValueError(f"{len(labels)} labels for {count} frames")
+    trusted = [True] * count if trusted is None else list(trusted)
+    if len(labels) != count or len(trusted) != count:
+        raise ValueError(f"{len(labels)} labels and {len(trusted)} trust flags for {count} frames")
     best: tuple[float, int] | None = None
     start = 0
     for index in range(count + 1):
@@ -409,7 +419,13 @@ def worst_moment(
             continue
         if index - start >= min_hold_frames:
             for frame in range(start, index):
-                straight = float(probabilities[frame].get("straight", 0.0))
+                frame_probabilities = probabilities[frame]
+                likeliest = max(frame_probabilities, key=frame_probabilities.get)
+                confident = (likeliest in FAULT_LABELS
+                             and frame_probabilities[likeliest] >= min_fault_probability)
+                if not (trusted[frame] and confident):
+                    continue
+                straight = float(frame_probabilities.get("straight", 0.0))
                 if best is None or straight < best[0]:
                     best = (straight, frame)
         start = index + 1

@@ -37,7 +37,10 @@ def clip_ending_at(records: list[dict], index: int, length: int) -> np.ndarray:
 def explain_worst_moment(
     video: Path, records: list[dict], classifier, out_path: Path
 ) -> int | None:
-    """Writes ``coach.explain``'s side-by-side explanation for the least straight held frame.
+    """Writes ``coach.explain``'s side-by-side explanation for the worst moment of a hold.
+
+    The moment is the least straight frame among those with a trustworthy pose and a
+    confident fault verdict (:func:`coach.explain.worst_moment`).
 
     Args:
         video: the analyzed video file.
@@ -46,7 +49,7 @@ def explain_worst_moment(
         out_path: the PNG to write.
 
     Returns:
-        The explained frame's index, or None when the video holds no handstand hold.
+        The explained frame's index, or None when no hold shows a confident fault.
 
     Raises:
         ModelError: explanations are unavailable; OutputError: the PNG cannot be written.
@@ -56,7 +59,8 @@ def explain_worst_moment(
     except ImportError as error:
         raise ModelError(f"--explain is not available: {error}") from None
     index = worst_moment([r["probabilities"] for r in records],
-                         [r["smoothed_label"] for r in records])
+                         [r["smoothed_label"] for r in records],
+                         trusted=[not r.get("pose_issue") for r in records])
     if index is None:
         return None
     check_writable(out_path)

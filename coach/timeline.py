@@ -48,6 +48,10 @@ def frame_record(analysis: FrameAnalysis) -> dict:
         "can_judge": bool(analysis.verdict.can_judge) if analysis.verdict else False,
         "reason": (analysis.verdict.reason if analysis.verdict else analysis.status) or "",
         "hold_seconds": round(analysis.hold_seconds, 3),
+        "pose_issue": analysis.pose_issue,
+        "pose_held": analysis.pose_held,
+        "estimated_keypoints": None if analysis.estimated_keypoints is None
+        else _round_list(analysis.estimated_keypoints),
     }
 
 

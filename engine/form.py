@@ -48,6 +48,8 @@ from engine.verdict import FormVerdict as FormVerdict
 
 DEFAULT_FORM_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "form_handstand.pt"
 CHECKPOINT_KIND = "form"
+# The synthetic generator's frame rate (training.synth.motions.FPS); checkpoints may name another.
+TRAINING_FRAME_RATE = 30.0
 # Classes whose verdict is about the body line, and so needs the arch to be visible.
 LINE_LABELS: tuple[str, ...] = ("straight", "banana")
 _KEY_PAIR_NAMES = ("wrists", "shoulders", "hips", "ankles")
@@ -89,6 +91,8 @@ class FormClassifier:
         model: a ``FormNet`` (see ``engine/models/form_net.py``) in eval mode.
         temperature: calibration temperature dividing the logits (> 0).
         clip_length: frames the model takes; shorter clips are padded, longer ones cropped.
+        frame_rate: frames per second of the clips the model learned from (streams are
+            sampled at this rate, see ``engine.clip.ClipBuffer``).
         labels: class names in the model's output order.
         checks: input sanity limits.
         backend: execution backend for ``engine.runtime.compile_for_inference``.
@@ -105,6 +109,7 @@ class FormClassifier:
         *,
         temperature: float = 1.0,
         clip_length: int = 16,
+        frame_rate: float = TRAINING_FRAME_RATE,
         labels: Sequence[str] = FORM_LABELS,
         checks: InputChecks | None = None,
         backend: str = "eager",
@@ -115,6 +120,7 @@ class FormClassifier:
         self.model = model.eval()
         self.temperature = float(temperature)
         self.clip_length = int(clip_length)
+        self.frame_rate = float(frame_rate)
         self.labels = tuple(labels)
         self.checks = checks or InputChecks()
         self.backend = backend
@@ -343,6 +349,7 @@ def load_form_model(
             model,
             temperature=float(checkpoint["temperature"]),
             clip_length=int(checkpoint["clip_length"]),
+            frame_rate=float(checkpoint.get("frame_rate", TRAINING_FRAME_RATE)),
             labels=tuple(checkpoint["labels"]),
             checks=checks,
             backend=backend,
