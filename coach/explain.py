@@ -382,8 +382,10 @@ def worst_moment(
     labels: Sequence[str | None] | None = None,
     *,
     trusted: Sequence[bool] | None = None,
+    times: Sequence[float] | None = None,
     min_hold_frames: int = 3,
     min_fault_probability: float = 0.6,
+    edge_seconds: float = 0.3,
 ) -> int | None:
     """The frame of a hold where the form model most confidently sees a fault.
 
@@ -392,15 +394,19 @@ def worst_moment(
     long. A frame may be explained only when its pose is trustworthy (no pose glitch was
     found) and the model's most probable class for it is a fault (banana or other handstand)
     at ``min_fault_probability`` or more: a glitch or a borderline frame would make a cue
-    name a fault the athlete's body does not show. Among those, the least straight is returned.
+    name a fault the athlete's body does not show. Frames within ``edge_seconds`` of a hold's
+    first or last frame are the way in and out (the kick-up, the come-down: the smoothed label
+    trails the body there), not the hold. Among the rest, the least straight is returned.
 
     Args:
         probabilities: per frame, class -> probability (a ``FormVerdict.probabilities``), or
             None / empty for frames without a verdict.
         labels: per frame label (e.g. the timeline's smoothed label); None derives them.
         trusted: per frame, whether the pose passed the glitch filter; None trusts all.
+        times: per frame time in seconds; None assumes 30 fps.
         min_hold_frames: shorter runs are flickers, not holds.
         min_fault_probability: how sure the model must be of the fault.
+        edge_seconds: how much of each end of a hold is left out.
 
     Returns:
         The frame index, or None when no hold holds a confident fault on a trusted pose.
@@ -409,8 +415,10 @@ def worst_moment(
     if labels is None:
         labels = [max(p, key=p.get) if p else None for p in probabilities]
     trusted = [True] * count if trusted is None else list(trusted)
-    if len(labels) != count or len(trusted) != count:
-        raise ValueError(f"{len(labels)} labels and {len(trusted)} trust flags for {count} frames")
+    times = [index / 30.0 for index in range(count)] if times is None else list(times)
+    if not len(labels) == len(trusted) == len(times) == count:
+        raise ValueError(f"{len(labels)} labels, {len(trusted)} trust flags and {len(times)} "
+                         f"times for {count} frames")
     best: tuple[float, int] | None = None
     start = 0
     for index in range(count + 1):
@@ -419,6 +427,10 @@ def worst_moment(
             continue
         if index - start >= min_hold_frames:
             for frame in range(start, index):
+                if min(times[frame] - times[start], times[index - 1] - times[frame]) < (
+                    edge_seconds - 1e-9
+                ):
+                    continue
                 frame_probabilities = probabilities[frame]
                 likeliest = max(frame_probabilities, key=frame_probabilities.get)
                 confident = (likeliest in FAULT_LABELS

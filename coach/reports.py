@@ -60,7 +60,8 @@ def explain_worst_moment(
         raise ModelError(f"--explain is not available: {error}") from None
     index = worst_moment([r["probabilities"] for r in records],
                          [r["smoothed_label"] for r in records],
-                         trusted=[not r.get("pose_issue") for r in records])
+                         trusted=[not r.get("pose_issue") for r in records],
+                         times=[r["time"] for r in records])
     if index is None:
         return None
     check_writable(out_path)

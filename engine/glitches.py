@@ -61,8 +61,7 @@ class GlitchConfig:
             it got there suddenly (below). BlazePose's folded far leg comes out at 0.1-0.5 of
             its length; a leg turning towards the camera shortens gradually.
         max_length_step: a bone changing length by more than this factor between two frames
-            changed suddenly; one that drifted out of range slowly is taken as real and
-            becomes the running estimate.
+            changed suddenly; one that drifted out of range slowly is taken as real.
         same_foreshortening: both limbs of a pair off by ratios within this factor of each
             other are foreshortened together (a pike seen from the front), not a glitch.
         fold_degrees: a limb bone turning by more than this against the torso between two
@@ -78,7 +77,8 @@ class GlitchConfig:
             distance in torso lengths), so legs held together never count as swapped.
         max_limb_hold_s: longest a limb is redrawn from its last trusted shape.
         max_bridge_s: longest a whole frame is replaced by the last trusted pose.
-        bone_time_constant_s: time constant of the running bone-length estimate.
+        bone_time_constant_s: how slowly the running bone lengths (the longest recent image
+            length of each bone) are forgotten.
         forget_after_s: without a person for this long, the next person starts afresh.
     """
 
@@ -91,9 +91,9 @@ class GlitchConfig:
     max_turn_rate: float = 1200.0
     swap_ratio: float = 0.5
     min_swap_distance: float = 0.25
-    max_limb_hold_s: float = 1.0
+    max_limb_hold_s: float = 0.5
     max_bridge_s: float = 0.3
-    bone_time_constant_s: float = 1.0
+    bone_time_constant_s: float = 3.0
     forget_after_s: float = 1.0
 
 
@@ -344,24 +344,21 @@ class PoseGlitchFilter:
         repaired: list[str],
         timestamp: float,
     ) -> None:
-        """Updates the running lengths and trusted shapes from the parts that passed."""
+        """Updates the bone lengths and the trusted shapes from the parts that passed.
+
+        A bone's image length is at most its true length (turning it out of the image plane
+        only shortens it), so the running length is the longest recent one, forgotten slowly:
+        a limb turned towards the camera never drags it down, and glitches are kept out.
+        """
         elapsed = max(timestamp - self._trusted_time, 0.0)
-        weight = 1.0 - np.exp(-elapsed / self.config.bone_time_constant_s)
+        self._reference *= np.exp(-elapsed / self.config.bone_time_constant_s)
         learn = np.isfinite(lengths) & ~off
-        low, high = self.config.bone_ratio_range
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = lengths / self._reference
-            drifted = learn & ~((ratio >= low) & (ratio <= high))
-        self._reference[drifted] = lengths[drifted]  # a slow real change: adopt it at once
-        learn &= ~drifted
+        self._reference[learn] = np.maximum(self._reference[learn], lengths[learn])
         for index, limb in enumerate(LIMBS):
-            bones = [1 + 2 * index, 2 + 2 * index]
             if limb in bad_limbs and limb not in repaired:
-                # Off for longer than the hold tolerance: this is the limb's length now.
-                self._reference[bones] = lengths[bones]
-                learn[bones] = False
+                # Off for longer than the hold tolerance: real; only a new jump flags it again.
+                self._off_bones[1 + 2 * index:3 + 2 * index] = False
             if limb not in repaired:
                 self._keep_shape(pose, limb, timestamp)
-        self._reference[learn] += weight * (lengths[learn] - self._reference[learn])
         self._trusted = pose.copy()
         self._trusted_time = timestamp

@@ -79,27 +79,35 @@ def _probabilities(straight: float) -> dict[str, float]:
 def test_worst_moment_is_the_least_straight_frame_of_a_hold():
     stand = {"straight": 0.0, "banana": 0.0, "other_handstand": 0.0, "not_handstand": 1.0}
     frames = [stand, stand] + [_probabilities(p) for p in (0.9, 0.8, 0.2, 0.7, 0.9)] + [stand]
-    assert worst_moment(frames) == 4
+    assert worst_moment(frames, edge_seconds=0) == 4
     # A one-frame flicker is not a hold; a borderline frame (banana 0.45) names no fault.
     flicker = [stand, _probabilities(0.1), stand, *[_probabilities(0.55)] * 3,
                _probabilities(0.3)]
-    assert worst_moment(flicker) == 6
-    assert worst_moment(flicker[:-1]) is None
-    assert worst_moment([stand, None, stand]) is None
+    assert worst_moment(flicker, edge_seconds=0) == 6
+    assert worst_moment(flicker[:-1], edge_seconds=0) is None
+    assert worst_moment([stand, None, stand], edge_seconds=0) is None
     labels = ["not_handstand"] * 2 + ["straight"] * 5 + ["not_handstand"]
-    assert worst_moment(frames, labels) == 4
+    assert worst_moment(frames, labels, edge_seconds=0) == 4
     with pytest.raises(ValueError):
-        worst_moment(frames, labels[:-1])
+        worst_moment(frames, labels[:-1], edge_seconds=0)
 
 
 def test_worst_moment_skips_glitched_poses_and_straight_holds():
     frames = [_probabilities(p) for p in (0.9, 0.9, 0.1, 0.3, 0.9)]
     # Frame 2 is a pose glitch (a folded leg): the fault comes from the estimate, not the body.
     trusted = [True, True, False, True, True]
-    assert worst_moment(frames, trusted=trusted) == 3
-    assert worst_moment(frames, trusted=[True, True, False, False, True]) is None
+    assert worst_moment(frames, trusted=trusted, edge_seconds=0) == 3
+    assert worst_moment(frames, trusted=[True, True, False, False, True], edge_seconds=0) is None
     straight_hold = [_probabilities(p) for p in (0.95, 0.9, 0.85, 0.97, 0.9)]
-    assert worst_moment(straight_hold) is None
+    assert worst_moment(straight_hold, edge_seconds=0) is None
+
+
+def test_worst_moment_leaves_out_the_way_in_and_out_of_a_hold():
+    # A 1 s hold whose last frames are the come-down (the smoothed label still says straight).
+    frames = [_probabilities(0.9)] * 27 + [_probabilities(p) for p in (0.1, 0.05, 0.02)]
+    assert worst_moment(frames) is None
+    frames[12] = _probabilities(0.2)  # a banana in the middle of the hold
+    assert worst_moment(frames) == 12
 
 
 def test_an_unusable_pose_gives_a_one_line_input_error(tmp_path):

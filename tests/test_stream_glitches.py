@@ -145,3 +145,17 @@ def test_the_same_motion_gives_the_same_hold_at_15_30_and_60_fps(demo_poses, cla
         analyses = _run(classifier, replay, replay_times)
         best[fps] = max(a.hold_seconds for a in analyses)
     assert max(best.values()) - min(best.values()) <= 1 / 15 + 1e-6, best
+
+
+def test_a_straight_hold_with_glitches_offers_no_fault_to_explain(demo_poses, classifier):
+    from coach.explain import worst_moment
+
+    poses, times = demo_poses
+    glitched = list(poses)
+    first = int(np.searchsorted(times, 6.3))
+    for i in range(first, first + 3):
+        glitched[i] = _fold_left_leg(poses[i])
+    analyses = _inside(_run(classifier, glitched, times))
+    moment = worst_moment([a.raw.probabilities for a in analyses], [a.label for a in analyses],
+                          trusted=[not a.pose_issue for a in analyses])
+    assert moment is None
