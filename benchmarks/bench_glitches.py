@@ -22,11 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import skeleton  # noqa: E402
 from engine.form import DEFAULT_FORM_WEIGHTS, load_form_model  # noqa: E402
 from engine.glitches import PoseGlitchFilter  # noqa: E402
 from engine.verdict import FORM_LABELS  # noqa: E402
 from training.synth.generate import generate_clips  # noqa: E402
+from training.synth.glitches import fold_left_leg, swap_sides, turn_upside_down  # noqa: E402
 from training.synth.motions import FPS  # noqa: E402
 
 
@@ -45,24 +45,11 @@ def filtered(clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def inject(clip: np.ndarray, kind: str, start: int) -> tuple[np.ndarray, slice]:
     """A copy of ``clip`` with one BlazePose-style glitch from frame ``start``."""
+    glitch, frames = {"folded leg": (fold_left_leg, 3), "upside down": (turn_upside_down, 2),
+                      "left/right swap": (swap_sides, 2)}[kind]
     out = clip.copy()
-    if kind == "folded leg":
-        span = slice(start, start + 3)
-        hip, knee, ankle = skeleton.L_HIP, skeleton.L_KNEE, skeleton.L_ANKLE
-        for pose in out[span]:
-            torso = pose[skeleton.THORAX, :2] - pose[skeleton.PELVIS, :2]
-            # The leg laid back along the torso, as BlazePose folds a hidden leg.
-            pose[knee, :2] = pose[hip, :2] + 0.45 * torso
-            pose[ankle, :2] = pose[hip, :2] + 0.9 * torso
-    elif kind == "upside down":
-        span = slice(start, start + 2)
-        for pose in out[span]:
-            center = pose[:, :2].mean(axis=0)
-            pose[:, :2] = 2 * center - pose[:, :2]
-            pose[:] = pose[list(skeleton.FLIP_PERMUTATION)]
-    else:
-        span = slice(start, start + 2)
-        out[span] = out[span][:, list(skeleton.FLIP_PERMUTATION)]
+    span = slice(start, start + frames)
+    out[span] = [glitch(pose) for pose in clip[span]]
     return out, span
 
 

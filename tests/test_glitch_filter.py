@@ -8,6 +8,7 @@ import pytest
 from engine import skeleton
 from engine.glitches import GlitchConfig, PoseGlitchFilter, bone_lengths
 from tests.test_explain_poses import stick_handstand
+from training.synth.glitches import fold_left_leg, turn_upside_down
 
 FPS = 30.0
 
@@ -15,22 +16,6 @@ FPS = 30.0
 @pytest.fixture
 def hold() -> np.ndarray:
     return stick_handstand(np.random.default_rng(3), banana=False).astype(np.float32)
-
-
-def _fold_left_leg(pose: np.ndarray) -> np.ndarray:
-    """BlazePose's folded far leg: laid back along the torso, knee below the hip."""
-    out = pose.copy()
-    torso = out[skeleton.THORAX, :2] - out[skeleton.PELVIS, :2]
-    out[skeleton.L_KNEE, :2] = out[skeleton.L_HIP, :2] + 0.5 * torso
-    out[skeleton.L_ANKLE, :2] = out[skeleton.L_HIP, :2] + 0.95 * torso
-    return out
-
-
-def _upside_down(pose: np.ndarray) -> np.ndarray:
-    center = pose[:, :2].mean(axis=0)
-    out = pose.copy()
-    out[:, :2] = 2 * center - out[:, :2]
-    return out[list(skeleton.FLIP_PERMUTATION)]
 
 
 def _feed(glitches: PoseGlitchFilter, poses, start: float = 0.0):
@@ -48,7 +33,7 @@ def test_a_folded_leg_is_redrawn_from_its_last_trusted_shape(hold):
     _feed(glitches, [hold] * 10)
     moved = hold.copy()
     moved[:, 0] += 4.0  # the athlete drifts a little while the leg glitches
-    for checked in _feed(glitches, [_fold_left_leg(moved)] * 3, start=10 / FPS):
+    for checked in _feed(glitches, [fold_left_leg(moved)] * 3, start=10 / FPS):
         assert checked.repaired == ("left leg",) and not checked.held
         assert "left leg" in checked.issue
         np.testing.assert_allclose(checked.keypoints[:, :2], moved[:, :2], atol=1e-3)
@@ -72,7 +57,7 @@ def test_a_flip_is_held_then_accepted_when_it_lasts(hold):
     config = GlitchConfig(max_bridge_s=0.1)
     glitches = PoseGlitchFilter(config)
     _feed(glitches, [hold] * 10)
-    checked = _feed(glitches, [_upside_down(hold)] * 6, start=10 / FPS)
+    checked = _feed(glitches, [turn_upside_down(hold)] * 6, start=10 / FPS)
     held = [c.held for c in checked]
     assert held[:3] == [True, True, True]  # 0.033 .. 0.1 s after the last trusted frame
     assert not any(held[3:])  # it lasted longer than the tolerance: the body turned
@@ -122,7 +107,7 @@ def test_no_person_and_a_long_absence_start_afresh(hold):
     _feed(glitches, [hold] * 5)
     assert glitches.update(None, 0.2).keypoints is None
     # After more than forget_after_s without anyone, a different body is simply the new one.
-    other = _upside_down(hold)
+    other = turn_upside_down(hold)
     assert not glitches.update(other, 2.0).issue
     glitches.reset()
     assert not glitches.update(hold, 2.1).issue

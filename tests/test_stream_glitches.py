@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from coach.analysis import FormCoach
-from engine import skeleton
 from engine.glitches import PoseGlitchFilter
 from engine.pose.base import PoseResult
 from engine.smoothing import VerdictSmoother
+from training.synth.glitches import fold_left_leg, turn_upside_down
 
 DEMO = Path(__file__).resolve().parent.parent / "coach" / "assets" / "demo_handstand.mp4"
 # The demo's straight hold lasts from about 5.4 s to 8.0 s; the replay starts before it.
@@ -80,21 +80,6 @@ def _inside(analyses, span=HOLD_S) -> list:
     return [a for a in analyses if span[0] <= a.timestamp <= span[1]]
 
 
-def _fold_left_leg(pose: np.ndarray) -> np.ndarray:
-    out = pose.copy()
-    torso = out[skeleton.THORAX, :2] - out[skeleton.PELVIS, :2]
-    out[skeleton.L_KNEE, :2] = out[skeleton.L_HIP, :2] + 0.5 * torso
-    out[skeleton.L_ANKLE, :2] = out[skeleton.L_HIP, :2] + 0.95 * torso
-    return out
-
-
-def _upside_down(pose: np.ndarray) -> np.ndarray:
-    center = pose[:, :2].mean(axis=0)
-    out = pose.copy()
-    out[:, :2] = 2 * center - out[:, :2]
-    return out[list(skeleton.FLIP_PERMUTATION)]
-
-
 def test_clean_demo_hold_is_straight_throughout(demo_poses, classifier):
     poses, times = demo_poses
     analyses = _run(classifier, poses, times)
@@ -108,10 +93,10 @@ def test_injected_glitches_change_no_label_and_do_not_break_the_hold(demo_poses,
     glitched, glitched_times = list(poses), list(times)
     first = int(np.searchsorted(times, 6.3))
     for i in range(first, first + 3):  # a folded leg for 3 frames
-        glitched[i] = _fold_left_leg(poses[i])
+        glitched[i] = fold_left_leg(poses[i])
     flip = int(np.searchsorted(times, 6.9))
     for i in range(flip, flip + 2):  # the pose turned upside down for 2 frames
-        glitched[i] = _upside_down(poses[i])
+        glitched[i] = turn_upside_down(poses[i])
     dropped = int(np.searchsorted(times, 7.4))
     del glitched[dropped], glitched_times[dropped]  # a dropped frame
     analyses = _run(classifier, glitched, glitched_times)
@@ -154,7 +139,7 @@ def test_a_straight_hold_with_glitches_offers_no_fault_to_explain(demo_poses, cl
     glitched = list(poses)
     first = int(np.searchsorted(times, 6.3))
     for i in range(first, first + 3):
-        glitched[i] = _fold_left_leg(poses[i])
+        glitched[i] = fold_left_leg(poses[i])
     analyses = _inside(_run(classifier, glitched, times))
     moment = worst_moment([a.raw.probabilities for a in analyses], [a.label for a in analyses],
                           trusted=[not a.pose_issue for a in analyses])
