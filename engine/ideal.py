@@ -5,9 +5,13 @@ scale, rotation and facing direction (generalized Procrustes analysis with refle
 stored in a normalized frame: wrists' midpoint at the origin, the body line from the hands to
 the ankles pointing up the image (towards negative y, image axes), and a body height of 1.
 
-To draw it over an athlete it is fitted by a weighted similarity (Procrustes) transform anchored
-at the athlete's wrists and shoulders; of the ideal and its mirror image, the one whose remaining
-joints lie closer to the athlete's is kept, so the ghost faces the way the athlete faces.
+To draw it over an athlete it stands on the athlete's hands as the vertical stack a straight
+handstand is (up the image, towards negative y: the direction gravity points the body when the
+camera is level), scaled to the athlete's body height (measured along the bones, so an arched
+body is not taken for a short one); of the ideal and its mirror image, the one whose joints lie
+closer to the athlete's is kept, so the ghost faces the way the athlete faces. It never tilts
+with the athlete's arms. Only when the hands are not seen is it fitted by a weighted similarity
+(Procrustes) transform to the joints that are.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from engine.skeleton import (
     THORAX,
     UPPER_NECK,
 )
+from weights import shipped_file
 
-DEFAULT_IDEAL_POSE = Path(__file__).resolve().parent.parent / "weights" / "ideal_pose.npz"
+DEFAULT_IDEAL_POSE = shipped_file("ideal_pose.npz")
 IDEAL_FORMAT_VERSION = 1
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -304,8 +309,48 @@ class IdealPose:
             and _spread(self.keypoints, weights) > 1e-6
         )
 
+    def fit_upright(self, keypoints: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """The ideal standing vertically on the athlete's hands, scaled to the athlete.
+
+        Args:
+            keypoints: (16, 3) athlete keypoints in pixels with confidence (NaN for missing).
+
+        Returns:
+            (scale, rotation, translation) with rotation the identity or the mirror
+            ``diag(-1, 1)``, translation the athlete's hands; None when no wrist is seen.
+        """
+        athlete = np.asarray(keypoints, dtype=np.float64)
+        confidence = np.nan_to_num(athlete[:, 2]) if athlete.shape[1] > 2 else np.ones(16)
+        usable = np.isfinite(athlete[:, :2]).all(1) & (confidence >= MIN_CONFIDENCE)
+        wrists = [joint for joint in (R_WRIST, L_WRIST) if usable[joint]]
+        if not wrists:
+            return None
+        hands = athlete[wrists, :2].mean(0)
+        height = float(body_height(athlete)) if usable.all() else float("nan")
+        weights = np.where(usable, confidence, 0.0)
+        best = None
+        for mirrored in (False, True):
+            ideal = (mirror_normalized(self.keypoints) if mirrored else self.keypoints).astype(
+                np.float64
+            )
+            scale = height
+            if not (np.isfinite(scale) and scale > 0):
+                # Some joints unseen: the scale that lays the ideal best over those that are.
+                offsets = np.nan_to_num(athlete[:, :2]) - hands
+                denominator = float((weights * (ideal ** 2).sum(1)).sum())
+                if denominator <= 1e-12:
+                    return None
+                scale = float((weights * (ideal * offsets).sum(1)).sum()) / denominator
+                if not scale > 0:
+                    return None
+            ghost = scale * ideal + hands
+            error = float((weights * ((ghost - np.nan_to_num(athlete[:, :2])) ** 2).sum(1)).sum())
+            if best is None or error < best[0]:
+                best = (error, scale, np.diag([-1.0, 1.0]) if mirrored else np.eye(2), hands)
+        return best[1], best[2], best[3]
+
     def align(self, keypoints: np.ndarray) -> np.ndarray | None:
-        """The ideal pose fitted over an athlete, in the athlete's image pixels.
+        """The ideal pose over an athlete, in the athlete's image pixels (see the module doc).
 
         Args:
             keypoints: (16, 3) athlete keypoints in pixels with confidence (NaN for missing).
@@ -314,7 +359,7 @@ class IdealPose:
             (16, 3) float32 ghost keypoints in pixels (confidence 1), or None when fewer than
             two joints of the athlete are usable.
         """
-        transform = self.fit(keypoints)
+        transform = self.fit_upright(keypoints) or self.fit(keypoints)
         if transform is None:
             return None
         scale, rotation, translation = transform

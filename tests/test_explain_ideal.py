@@ -57,16 +57,32 @@ def test_similarity_fit_ignores_zero_weight_points_and_needs_two():
         similarity_fit(src, dst, np.array([1.0, 0.0, 0.0]))
 
 
-def test_align_puts_the_ghost_on_a_transformed_copy_of_the_ideal():
+def test_align_stands_the_ghost_on_the_hands_facing_the_athlete():
     ideal = IdealPose(normalize_pose(stick_handstand(np.random.default_rng(1), banana=False)))
     for mirrored in (False, True):
         normalized = mirror_normalized(ideal.keypoints) if mirrored else ideal.keypoints
         athlete = np.ones((16, 3), np.float32)
-        athlete[:, :2] = apply_similarity(normalized, 300.0, _rotation(172.0), [320.0, 100.0])
+        athlete[:, :2] = apply_similarity(normalized, 300.0, np.eye(2), [320.0, 400.0])
         ghost = ideal.align(athlete)
         error = np.linalg.norm(ghost[:, :2] - athlete[:, :2], axis=1).max()
         assert error < 1e-2, (mirrored, error)
         assert np.all(ghost[:, 2] == 1.0)
+
+
+@pytest.mark.parametrize("tilt", [-20.0, 12.0])
+def test_the_ghost_is_the_vertical_stack_over_the_hands_not_tilted_with_the_athlete(tilt):
+    # An athlete leaning 20 degrees (arms and body tilted): the ideal line stays vertical, on
+    # the athlete's hands, as tall as the athlete.
+    ideal = IdealPose(normalize_pose(stick_handstand(np.random.default_rng(1), banana=False)))
+    athlete = np.ones((16, 3), np.float32)
+    athlete[:, :2] = apply_similarity(ideal.keypoints, 300.0, _rotation(tilt), [320.0, 400.0])
+    ghost = ideal.align(athlete)
+    hands = ghost[[R_WRIST, L_WRIST], :2].mean(0)
+    feet = ghost[[R_ANKLE, L_ANKLE], :2].mean(0)
+    np.testing.assert_allclose(hands, athlete[[R_WRIST, L_WRIST], :2].mean(0), atol=1e-3)
+    lean = np.degrees(np.arctan2(feet[0] - hands[0], hands[1] - feet[1]))
+    assert abs(lean) < 0.5 and feet[1] < hands[1]
+    assert body_height(ghost) == pytest.approx(body_height(athlete), rel=1e-4)
 
 
 def test_align_is_anchored_at_hands_and_shoulders_and_confidence_aware():
