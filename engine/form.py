@@ -45,8 +45,9 @@ from engine.features import (
 from engine.verdict import FORM_LABELS as FORM_LABELS
 from engine.verdict import UNKNOWN_LABEL as UNKNOWN_LABEL
 from engine.verdict import FormVerdict as FormVerdict
+from weights import shipped_file
 
-DEFAULT_FORM_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "form_handstand.pt"
+DEFAULT_FORM_WEIGHTS = shipped_file("form_handstand.pt")
 CHECKPOINT_KIND = "form"
 # The synthetic generator's frame rate (training.synth.motions.FPS); checkpoints may name another.
 TRAINING_FRAME_RATE = 30.0
