@@ -1,7 +1,7 @@
 """Trains the handstand form model (DeepHAR action stream) on synthetic clips.
 
 Usage:
-    python -m training.train_form [--out weights/form_handstand.pt] [--dev-cache NPZ]
+    python -m training.train_form [--out runs/<time>/form_handstand.pt] [--dev-cache NPZ]
     python -m training.train_form --store labels.db [--labeled-only]
 
 Data: ``training.synth.generate_clips`` (synthetic 3D handstands and other poses seen by
@@ -55,6 +55,7 @@ from engine.form import (
 )
 from engine.models import create_model
 from engine.skeleton import FLIP_PAIRS, flip_horizontal
+from training.model_output import default_run_weights, staged_model, usage_hint
 
 STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
 
@@ -622,7 +623,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Train the handstand form model on synthetic clips (and optionally your "
                     "own labeled examples) and write weights, a model card and a report.",
     )
-    parser.add_argument("--out", default="weights/form_handstand.pt", help="checkpoint path")
+    parser.add_argument("--out", type=Path,
+                        help="checkpoint path (default: a new runs/<time>/form_handstand.pt; "
+                             "an existing model there is first copied to runs/replaced_<time>/)")
     parser.add_argument("--store", help="label store (SQLite) whose labeled examples are added")
     parser.add_argument("--labeled-only", action="store_true",
                         help="train on the label store's examples only (needs --store)")
@@ -652,9 +655,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: dev cache {dev_cache} does not exist", file=sys.stderr)
         return 2
     command = "python -m training.train_form " + shlex.join(sys.argv[1:] if argv is None else argv)
+    out = args.out or default_run_weights()
+    log = functools.partial(print, flush=True)
     try:
-        run(config, Path(args.out), dev_cache=dev_cache, command=command.strip(),
-            report=not args.no_report, log=functools.partial(print, flush=True))
+        with staged_model(out, log=log) as staged:
+            run(config, staged, dev_cache=dev_cache, command=command.strip(),
+                report=not args.no_report, log=log)
+        log(f"published {out} with its card {card_path_for(out)}")
+        log(usage_hint(out))
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
