@@ -93,8 +93,13 @@ def summarize(records: list[dict], fps: float) -> dict:
     Returns:
         frames, duration, longest straight hold (seconds, start and end time; timed by
         ``coach.analysis.HoldTimer``, as in the live window), the share of
-        frames per smoothed label and the share of frames with a person.
+        frames per smoothed label, the share of frames with a person, and the attempts
+        (``coach.attempts.find_attempts``: kick-up, hold, hold quality, main fault).
     """
+    # Imported here: the attempts' cue wording pulls in the model code, which the timeline's
+    # own tools (recovery) do not otherwise need.
+    from coach.attempts import find_attempts
+
     frame_time = 1.0 / max(fps, 1e-6)
     counts = Counter(record["smoothed_label"] for record in records)
     total = len(records)
@@ -113,6 +118,7 @@ def summarize(records: list[dict], fps: float) -> dict:
                         for label in SUMMARY_LABELS},
         "person_share": round(sum(r["keypoints"] is not None for r in records) / total, 4)
         if total else 0.0,
+        "attempts": [attempt.as_dict() for attempt in find_attempts(records)],
     }
 
 
