@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "summary.json and timeline.png into DIR")
     parser.add_argument("--no-window", action="store_true",
                         help="no pygame window (video files show a progress bar instead)")
+    parser.add_argument("--debug-overlay", action="store_true",
+                        help="burn the fps / latency panel into the annotated clip too (by "
+                             "default it is shown in the window only)")
     parser.add_argument("--pose", choices=("auto", "blazepose", "deephar"), default="auto",
                         help="pose back-end (auto: DeepHAR when pose weights are given, "
                              "else BlazePose)")
@@ -236,7 +239,8 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
             window.close()
         print(f"error: {stop.reason} during start-up; nothing was written", file=sys.stderr)
         return _stop_code(stop)
-    outputs = SessionOutputs(clip=clip, timeline=timeline, summary=summary_path, plot=plot)
+    outputs = SessionOutputs(clip=clip, timeline=timeline, summary=summary_path, plot=plot,
+                             debug_overlay=args.debug_overlay)
     progress = ProgressBar(source.name, source.frame_count) if window is None and \
         not source.live else None
     session = CoachSession(source, coach, window=window, outputs=outputs, stop=stop,

@@ -31,7 +31,7 @@ import numpy as np
 
 from coach.analysis import FormCoach, FrameAnalysis
 from coach.errors import CameraLostError, CoachError
-from coach.overlay import OverlayState, draw_overlay
+from coach.overlay import OverlayState, draw_annotation, draw_overlay, draw_window_extras
 from coach.recorder import ClipRecorder
 from coach.signals import StopFlag
 from coach.sources import Frame, FrameSource
@@ -60,6 +60,8 @@ class SessionOutputs:
         recordings_dir: folder for recordings started with the r key when ``clip`` is None.
         clip_preset: x264 preset of recordings; None: ``ultrafast`` for live sources (the
             encoder shares the CPU with pose estimation), ``veryfast`` for files.
+        debug_overlay: burn the window's fps / latency panel into recordings too (by default
+            a recording shows what the athlete needs: skeleton, verdict, ideal line, hold).
     """
 
     clip: Path | None = None
@@ -68,6 +70,7 @@ class SessionOutputs:
     plot: Path | None = None
     recordings_dir: Path = Path("recordings")
     clip_preset: str | None = None
+    debug_overlay: bool = False
 
 
 @dataclass
@@ -371,7 +374,12 @@ class CoachSession:
             self.state.recording_seconds = None
         if self.source.frame_count:
             self.state.progress = min(1.0, (frame.index + 1) / self.source.frame_count)
-        annotated = draw_overlay(self._frame_image(frame, analysis), analysis, self.state)
+        clean, banner_height = draw_annotation(self._frame_image(frame, analysis), analysis,
+                                               self.state)
+        annotated = clean
+        if self.window is not None or self.outputs.debug_overlay:
+            annotated = clean.copy() if self._recorder is not None else clean
+            draw_window_extras(annotated, self.state, banner_height)
         if self.window is not None:
             self.window.show(annotated)
         draw_ms = (time.perf_counter() - draw_start) * 1000.0
@@ -379,7 +387,7 @@ class CoachSession:
         if self._recorder is not None:
             # One clip frame per timeline record, so the two always match. A live clip plays
             # at the camera's rate: faster than real time only if inference falls behind.
-            self._recorder.write(annotated)
+            self._recorder.write(annotated if self.outputs.debug_overlay else clean)
         encode_ms = (time.perf_counter() - encode_start) * 1000.0
         if self._recorder is not None:
             encode_ms = max(encode_ms, self._recorder.encode_ms)

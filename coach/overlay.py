@@ -286,18 +286,20 @@ def _draw_center_panel(image: np.ndarray, rows: tuple[tuple[str, ...], ...],
             x += widths[c] + gap
 
 
-def draw_overlay(
+def draw_annotation(
     bgr: np.ndarray, analysis: FrameAnalysis, state: OverlayState | None = None
-) -> np.ndarray:
-    """Returns an annotated copy of ``bgr``.
+) -> tuple[np.ndarray, int]:
+    """What an athlete needs on a frame: ghost, skeleton, verdict banner and hold timer.
+
+    Saved clips and photos carry exactly this; the window adds :func:`draw_window_extras`.
 
     Args:
         bgr: (H, W, 3) uint8 frame the analysis was made on.
         analysis: the frame's analysis.
-        state: window-side state (fps, latencies, recording, help); None for plain annotation.
+        state: which parts to show (``show_ghost``, ``show_hold``); None shows both.
 
     Returns:
-        (H, W, 3) uint8 BGR annotated frame.
+        (annotated copy (H, W, 3) uint8 BGR, height of the banner in pixels).
     """
     state = state or OverlayState()
     image = np.ascontiguousarray(bgr).copy()
@@ -310,6 +312,19 @@ def draw_overlay(
     banner_height = _draw_banner(image, analysis, scale)
     if state.show_hold:
         _draw_hold(image, analysis, scale)
+    return image, banner_height
+
+
+def draw_window_extras(image: np.ndarray, state: OverlayState, banner_height: int) -> None:
+    """Draws the window-only parts in place: fps and latencies, REC, note, progress, panels.
+
+    Args:
+        image: (H, W, 3) uint8 BGR from :func:`draw_annotation`, modified in place.
+        state: the window-side state.
+        banner_height: the banner's height (the REC marker and note go below it).
+    """
+    height, width = image.shape[:2]
+    scale = ui_scale(width, height)
     _draw_stats(image, state, scale)
     if state.recording_seconds is not None:
         _draw_recording(image, state.recording_seconds, banner_height, scale)
@@ -325,4 +340,22 @@ def draw_overlay(
         _draw_center_panel(image, (("PAUSED - space to resume",),), scale)
     elif state.show_help:
         _draw_center_panel(image, HELP_LINES, scale)
+
+
+def draw_overlay(
+    bgr: np.ndarray, analysis: FrameAnalysis, state: OverlayState | None = None
+) -> np.ndarray:
+    """Returns an annotated copy of ``bgr`` as the window shows it (annotation + extras).
+
+    Args:
+        bgr: (H, W, 3) uint8 frame the analysis was made on.
+        analysis: the frame's analysis.
+        state: window-side state (fps, latencies, recording, help); None for plain annotation.
+
+    Returns:
+        (H, W, 3) uint8 BGR annotated frame.
+    """
+    state = state or OverlayState()
+    image, banner_height = draw_annotation(bgr, analysis, state)
+    draw_window_extras(image, state, banner_height)
     return image
