@@ -22,6 +22,7 @@ it can judge, the accuracy of the labels it gives (unknown counted wrong) and ca
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -140,21 +141,73 @@ def _count(items: list[str]) -> dict[str, int]:
     return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
 
 
+def _cache_rows(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """A BlazePose cache's arrays and the mask of rows with a person and one of the labels.
+
+    Returns:
+        (arrays, keep mask, rows with a label but no person).
+    """
+    data = dict(np.load(path, allow_pickle=False))
+    labels = np.asarray(data["labels"]).astype(str)
+    known = np.isin(labels, FORM_LABELS)
+    person = (clean_confidence(np.asarray(data["keypoints"], dtype=np.float32)) > 0).any(-1)
+    return data, known & person, int(np.sum(known & ~person))
+
+
 def load_dev_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Real dev photos with a person and one of the four labels.
 
     Returns:
         (keypoints (N, 16, 3), labels (N,) indices, files (N,), photos left out for no person).
     """
-    data = np.load(path, allow_pickle=False)
-    labels = np.asarray(data["labels"]).astype(str)
-    keypoints = np.asarray(data["keypoints"], dtype=np.float32)
-    files = np.asarray(data["files"]).astype(str)
-    known = np.isin(labels, FORM_LABELS)
-    person = (clean_confidence(keypoints) > 0).any(-1)
-    keep = known & person
-    indices = np.array([FORM_LABELS.index(x) for x in labels[keep]], dtype=np.int64)
-    return keypoints[keep], indices, files[keep], int(np.sum(known & ~person))
+    data, keep, no_person = _cache_rows(path)
+    labels = np.asarray(data["labels"]).astype(str)[keep]
+    indices = np.array([FORM_LABELS.index(x) for x in labels], dtype=np.int64)
+    keypoints = np.asarray(data["keypoints"], dtype=np.float32)[keep]
+    return keypoints, indices, np.asarray(data["files"]).astype(str)[keep], no_person
+
+
+# Views that cannot show an arch: straight/banana there count for "turn sideways" only.
+HIDDEN_VIEWS = ("front", "back")
+
+
+def load_real_rows(paths: list[Path], clip_length: int = 1):
+    """Every labeled row with a person of several BlazePose caches as one-frame clips.
+
+    Args:
+        paths: caches written by ``training.pose_cache`` (one per data folder).
+        clip_length: frames per clip (the photo is repeated).
+
+    Returns:
+        ``(clips, confidences, files)``: a ``training.train_form.ClipSet`` (source "real",
+        weight = the labeler's confidence, view 0 for front/back views, 1 for other named
+        views, NaN where the cache names none, groups from the cache) and the (N,)
+        confidences and file names.
+    """
+    from training.train_form import ClipSet
+
+    parts, confidences, files = [], [], []
+    for path in paths:
+        data, keep, _ = _cache_rows(path)
+        count = int(keep.sum())
+        views = np.asarray(data.get("views", np.full(len(keep), "")))[keep].astype(str)
+        view = np.where(np.isin(views, HIDDEN_VIEWS), 0.0, np.where(views == "", np.nan, 1.0))
+        confidence = np.asarray(data["confidences"], dtype=np.float32)[keep]
+        groups = data.get("groups", np.asarray(data["files"]))
+        keypoints = np.asarray(data["keypoints"], dtype=np.float32)[keep]
+        parts.append(ClipSet(
+            keypoints=np.repeat(keypoints[:, None], clip_length, axis=1),
+            image_sizes=np.asarray(data["image_sizes"], dtype=np.float32)[keep],
+            labels=np.array([FORM_LABELS.index(x) for x in data["labels"][keep].astype(str)],
+                            dtype=np.int64),
+            view=view.astype(np.float32),
+            groups=np.asarray(groups)[keep].astype(str),
+            source=np.full(count, "real"),
+            weight=confidence,
+        ))
+        confidences.append(confidence)
+        files.append(np.asarray(data["files"])[keep].astype(str))
+    return ClipSet.concatenate(parts), np.concatenate(confidences), np.concatenate(files)
 
 
 # A tilted phone or webcam rolls the whole picture; verdicts should not change with it.
@@ -242,6 +295,231 @@ def evaluate_run(
         methods[OURS].pop("probabilities", None)
         methods[OURS].pop("truth", None)
     return {**results, "notes": notes}
+
+
+def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for ``truth`` (bool), ties counted half."""
+    positive, negative = score[truth], score[~truth]
+    if not len(positive) or not len(negative):
+        return float("nan")
+    greater = (positive[:, None] > negative[None]).sum() + 0.5 * (
+        positive[:, None] == negative[None]).sum()
+    return float(greater / (len(positive) * len(negative)))
+
+
+def real_metrics(truth: np.ndarray, predicted: np.ndarray, banana_score: np.ndarray | None
+                 ) -> dict[str, float]:
+    """The grouped evaluation's headline figures for one method.
+
+    Args:
+        truth: (N,) class indices.
+        predicted: (N,) predicted indices.
+        banana_score: (N,) P(banana) (None: the method gives no scores; its AUC is NaN).
+
+    Returns:
+        straight-vs-banana balanced accuracy, 4-class macro-F1, accuracy, per-class recall
+        (``recall_<label>``) and the ROC-AUC of P(banana) among straight and banana rows.
+    """
+    line = np.isin(truth, (STRAIGHT, BANANA))
+    out = {
+        "straight_banana_balanced_accuracy": straight_banana_balanced_accuracy(truth, predicted),
+        "macro_f1": macro_f1(truth, predicted),
+        "accuracy": float(np.mean(truth == predicted)),
+        "banana_auc": roc_auc(truth[line] == BANANA, banana_score[line])
+        if banana_score is not None else float("nan"),
+    }
+    for c, name in enumerate(FORM_LABELS):
+        inside = truth == c
+        out[f"recall_{name}"] = float(np.mean(predicted[inside] == c)) if inside.any() else float(
+            "nan")
+    return out
+
+
+def bootstrap_intervals(
+    truth: np.ndarray, predicted: np.ndarray, banana_score: np.ndarray | None,
+    groups: np.ndarray, rng: np.random.Generator, resamples: int = 1000,
+) -> dict[str, list[float]]:
+    """95 % percentile intervals of ``real_metrics`` under a bootstrap over groups.
+
+    Whole groups (people or sources) are drawn with replacement, so the interval reflects
+    how much the figures depend on which people happen to be in the data.
+    """
+    names, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        index = np.concatenate([members[g] for g in rng.integers(len(names), size=len(names))])
+        score = None if banana_score is None else banana_score[index]
+        for key, value in real_metrics(truth[index], predicted[index], score).items():
+            draws.setdefault(key, []).append(value)
+    return {key: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
+            for key, v in draws.items()}
+
+
+# Real rows below this labeler confidence are trained on (weighted) but not scored.
+EVAL_MIN_CONFIDENCE = 0.5
+
+
+def _predict_real(classifier: FormClassifier, real) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) probabilities and (N,) can-judge flags of one-frame real clips."""
+    verdicts = classifier.predict_batch([k[-1:] for k in real.keypoints])
+    probabilities = np.array([[v.probabilities[n] for n in FORM_LABELS] for v in verdicts])
+    return probabilities, np.array([v.can_judge for v in verdicts])
+
+
+def grouped_evaluation(
+    pretrained: FormClassifier,
+    config,
+    synthetic_train,
+    synthetic_val,
+    real,
+    confidences: np.ndarray,
+    *,
+    folds: int = 5,
+    resamples: int = 1000,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Grouped k-fold evaluation on real rows: ours (fine-tuned per fold) against baselines.
+
+    Folds split ``real.groups`` (people / sources), so no test person or source is trained
+    on. Per fold, our synthetically pretrained model is fine-tuned on the training folds'
+    real rows (``training.train_form.finetune_on_real``) and every baseline is fitted on the
+    same data (synthetic training frames + those real rows) and, apart, on the real rows
+    alone. "formnet, synthetic only" is the pretrained model without any real data. Scored
+    out of fold on rows with confidence >= ``EVAL_MIN_CONFIDENCE``; straight/banana rows of
+    front/back views below it are scored only for "cannot judge" (turn sideways).
+
+    Args:
+        pretrained: the synthetic-only classifier (its model is the fine-tuning start).
+        config: ``FormTrainConfig`` (fine-tuning settings, seed).
+        synthetic_train: synthetic training ``ClipSet`` (co-training mix, baselines).
+        synthetic_val: synthetic validation ``ClipSet`` (temperature).
+        real: real rows (``load_real_rows``).
+        confidences: (N,) labeler confidence of ``real``.
+        folds: number of grouped folds.
+        resamples: bootstrap resamples for the 95 % intervals.
+        log: printer.
+
+    Returns:
+        ``{"methods": {name: {"metrics", "ci95"}}, "hidden_view_cannot_judge": {...},
+        "folds", "rows", "groups", "class_counts"}``.
+    """
+    from training.baselines import fit_baselines
+    from training.splits import group_kfold
+    from training.train_form import finetune_on_real
+
+    rng = np.random.default_rng(config.seed + 77)
+    splits = group_kfold(real.groups, folds, rng)
+    truth = real.labels
+    count = len(truth)
+    probabilities = {OURS: np.zeros((count, len(FORM_LABELS)))}
+    judged = {OURS: np.zeros(count, bool)}
+    predicted: dict[str, np.ndarray] = {}
+    before, judged_before = _predict_real(pretrained, real)
+    probabilities["formnet, synthetic only"] = before
+    judged["formnet, synthetic only"] = judged_before
+    synthetic_frames = last_frames(synthetic_train.keypoints)
+    for k, (train_idx, test_idx) in enumerate(splits):
+        fold_train, fold_test = real.subset(train_idx), real.subset(test_idx)
+        model, temperature, _ = finetune_on_real(
+            config, pretrained.model, synthetic_train, fold_train, synthetic_val,
+            log=lambda _line: None)
+        tuned = FormClassifier(model, temperature=temperature,
+                               clip_length=pretrained.clip_length, checks=pretrained.checks)
+        probabilities[OURS][test_idx], judged[OURS][test_idx] = _predict_real(tuned, fold_test)
+        train_frames = last_frames(fold_train.keypoints)
+        test_frames = last_frames(fold_test.keypoints)
+        for suffix, frames, labels in (
+            ("", np.concatenate([synthetic_frames, train_frames]),
+             np.concatenate([synthetic_train.labels, fold_train.labels])),
+            (" (real only)", train_frames, fold_train.labels),
+        ):
+            for name, baseline in fit_baselines(frames, labels, config.seed).items():
+                out = predicted.setdefault(name + suffix, np.zeros(count, np.int64))
+                out[test_idx] = baseline.predict(test_frames)
+        log(f"fold {k + 1}/{folds}: {len(test_idx)} test rows, "
+            f"{len(np.unique(fold_test.groups))} groups")
+    for name, p in probabilities.items():
+        predicted[name] = p.argmax(-1)
+    scored = confidences >= EVAL_MIN_CONFIDENCE
+    order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
+    methods = {}
+    for name in order:
+        score = probabilities[name][:, BANANA] if name in probabilities else None
+        args = (truth[scored], predicted[name][scored],
+                None if score is None else score[scored])
+        methods[name] = {
+            "metrics": real_metrics(*args),
+            "ci95": bootstrap_intervals(*args, real.groups[scored],
+                                        np.random.default_rng(config.seed + 78), resamples),
+        }
+    hidden = (~scored) & (real.view == 0) & np.isin(truth, (STRAIGHT, BANANA))
+    return {
+        "methods": methods,
+        "hidden_view_cannot_judge": {
+            name: {"rows": int(hidden.sum()), "share_cannot_judge": float(np.mean(~j[hidden]))
+                   if hidden.any() else float("nan")}
+            for name, j in judged.items()
+        },
+        "folds": folds,
+        "rows": int(scored.sum()),
+        "groups": int(len(np.unique(real.groups[scored]))),
+        "class_counts": np.bincount(truth[scored], minlength=len(FORM_LABELS)).tolist(),
+    }
+
+
+def format_grouped(result: dict) -> str:
+    """Plain-text table of ``grouped_evaluation``: figures with their 95 % intervals."""
+    keys = ["straight_banana_balanced_accuracy", "macro_f1", "banana_auc"]
+    keys += [f"recall_{n}" for n in FORM_LABELS]
+    heads = ["balacc S/B", "macro-F1", "AUC P(ban)"] + [f"rec {n[:8]}" for n in FORM_LABELS]
+    lines = [f"grouped {result['folds']}-fold over {result['rows']} real rows "
+             f"({result['groups']} people/sources; counts {result['class_counts']})",
+             f"{'method':<28}" + "".join(f"{h:>20}" for h in heads)]
+    for name, m in result["methods"].items():
+        cells = []
+        for key in keys:
+            value, (low, high) = m["metrics"][key], m["ci95"][key]
+            cells.append("n/a" if np.isnan(value) else f"{value:.3f} [{low:.2f},{high:.2f}]")
+        lines.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
+    for name, h in result["hidden_view_cannot_judge"].items():
+        lines.append(f"front/back straight+banana rows (conf < {EVAL_MIN_CONFIDENCE}): {name} "
+                     f"says 'cannot judge' on {h['share_cannot_judge']:.2f} of {h['rows']}")
+    return "\n".join(lines)
+
+
+def grouped_from_checkpoint(
+    pretrained_weights: Path | str, real_caches: list[Path], *, folds: int = 5,
+    config_overrides: dict | None = None, log: Callable[[str], None] = print,
+) -> dict:
+    """``grouped_evaluation`` for a synthetic-only checkpoint and real caches.
+
+    The checkpoint's own config is used (synthetic sets regenerated from its seed), with
+    ``config_overrides`` applied (fine-tuning settings).
+    """
+    import torch
+
+    from engine.form import load_form_model
+    from training.train_form import FormTrainConfig, default_generator, synthetic_set
+
+    pretrained = load_form_model(pretrained_weights)
+    checkpoint = torch.load(pretrained_weights, map_location="cpu", weights_only=True)
+    config = FormTrainConfig(**{
+        k: v for k, v in checkpoint["config"].items() if k in FormTrainConfig.__dataclass_fields__
+    })
+    config = dataclasses.replace(config, **(config_overrides or {}))
+    torch.set_num_threads(config.num_threads)
+    torch.use_deterministic_algorithms(True)
+    generate = default_generator()
+    train = synthetic_set(generate, config.train_clips, config.clip_length,
+                          config.seed * 1000 + 11)
+    val = synthetic_set(generate, config.val_clips, config.clip_length, config.seed * 1000 + 22)
+    real, confidences, _ = load_real_rows(real_caches, config.clip_length)
+    result = grouped_evaluation(pretrained, config, train, val, real, confidences,
+                                folds=folds, log=log)
+    result["config"] = dataclasses.asdict(config)
+    log(format_grouped(result))
+    return result
 
 
 def format_table(results: dict) -> str:

@@ -3,10 +3,13 @@
 Usage:
     python -m training.pose_cache --data PATH/handstand_dev --out cache/handstand_dev_blazepose.npz
 
-``PATH/labels.csv`` lists ``file,label,confidence,notes``; every listed image is run through
-BlazePose in image mode (0°/180° handling included). The cache holds, per image: ``files``,
-``labels``, ``confidences``, ``keypoints`` (N, 16, 3) canonical pixels (NaN where no person
-was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as (w, h),
+``PATH/labels.csv`` lists ``file,label,confidence,...`` (handstand_dev's ``notes`` or
+handstand_more's ``view,notes,person,source_repo,...``); every listed image is run through
+BlazePose in image mode (0°/180° handling included); rows labeled ``video`` are skipped. The
+cache holds, per image: ``files``, ``labels``, ``confidences``, ``groups`` (the person or
+source a grouped evaluation keeps together, see ``row_group``), ``views`` (``side``,
+``front``, ... or "" when not given), ``keypoints`` (N, 16, 3) canonical pixels (NaN where no
+person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as (w, h),
 ``rotations`` (N,), and the back-end ``version``.
 """
 
@@ -30,13 +33,34 @@ def read_label_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def row_group(row: dict[str, str], dataset: str) -> str:
+    """The group of a labeled row: rows of one group are never split across folds.
+
+    handstand_more names its ``source_repo`` (stricter than its per-repository ``person``:
+    one site's photos share a camera and a style). handstand_dev has no such column: its
+    gym frames are grouped by user (``userN`` in the file name), every other photo by its
+    source folder (the web thumbnails, the yoga reference set).
+
+    Args:
+        row: one CSV row.
+        dataset: name of the data folder, prefixed to the group.
+    """
+    if row.get("source_repo"):
+        return f"{dataset}:{row['source_repo']}"
+    parts = row["file"].split("/")
+    stem = parts[-1]
+    if "user" in stem:
+        return f"{dataset}:{parts[0]}:{stem.split('_')[0]}"
+    return f"{dataset}:{parts[0]}"
+
+
 def build_cache(data_dir: Path, out_path: Path) -> dict[str, np.ndarray]:
     """Runs BlazePose on every image listed in ``data_dir/labels.csv`` and saves the cache.
 
     Returns:
         The arrays written to ``out_path``.
     """
-    rows = read_label_csv(data_dir / "labels.csv")
+    rows = [row for row in read_label_csv(data_dir / "labels.csv") if row["label"] != "video"]
     backend = BlazePoseBackend(stream=False)
     count = len(rows)
     keypoints = np.full((count, skeleton.NUM_JOINTS, 3), np.nan, dtype=np.float32)
@@ -58,6 +82,8 @@ def build_cache(data_dir: Path, out_path: Path) -> dict[str, np.ndarray]:
         "files": np.array([row["file"] for row in rows]),
         "labels": np.array([row["label"] for row in rows]),
         "confidences": np.array([float(row.get("confidence") or 1.0) for row in rows]),
+        "groups": np.array([row_group(row, data_dir.name) for row in rows]),
+        "views": np.array([row.get("view") or "" for row in rows]),
         "keypoints": keypoints,
         "landmarks": landmarks,
         "image_sizes": sizes,

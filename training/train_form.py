@@ -54,7 +54,7 @@ from engine.form import (
     card_path_for,
 )
 from engine.models import create_model
-from engine.skeleton import FLIP_PAIRS, flip_horizontal
+from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
 from training.model_output import default_run_weights, staged_model, usage_hint
 
 STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
@@ -94,6 +94,16 @@ class FormTrainConfig:
         num_threads: torch CPU threads.
         store: label store to add user-labeled examples from (None: synthetic only).
         labeled_only: train on the store's examples only.
+        roll_degrees: camera roll augmentation, uniform in +-this many degrees per clip
+            (0: none; the generator already rolls its cameras, real photos need it).
+        real_caches: BlazePose caches (``training.pose_cache``) of real labeled photos to
+            fine-tune on after synthetic pretraining (empty: synthetic only).
+        finetune_epochs: passes over the fine-tuning mix.
+        finetune_learning_rate: its one-cycle peak learning rate.
+        finetune_synthetic_clips: synthetic training clips kept in the mix (co-training, so
+            the real rows do not make the model forget the generator's poses).
+        real_repeat: how many times each real row is repeated per fine-tuning epoch.
+        real_roll_degrees: ``roll_degrees`` while fine-tuning.
     """
 
     model_name: str = "form_handstand"
@@ -123,6 +133,13 @@ class FormTrainConfig:
     num_threads: int = 1
     store: str | None = None
     labeled_only: bool = False
+    roll_degrees: float = 0.0
+    real_caches: list[str] = field(default_factory=list)
+    finetune_epochs: int = 4
+    finetune_learning_rate: float = 1e-3
+    finetune_synthetic_clips: int = 2000
+    real_repeat: int = 8
+    real_roll_degrees: float = 8.0
 
 
 @dataclass
@@ -135,7 +152,8 @@ class ClipSet:
         labels: (N,) int64 indices into ``FORM_LABELS``.
         view: (N,) float32 1 when the view can show an arch, 0 when not, NaN when unknown.
         groups: (N,) str.
-        source: (N,) str, "synthetic" or "labeled".
+        source: (N,) str, "synthetic", "labeled" or "real".
+        weight: (N,) float32 loss weight (the labeler's confidence for real rows; default 1).
     """
 
     keypoints: np.ndarray
@@ -144,6 +162,11 @@ class ClipSet:
     view: np.ndarray
     groups: np.ndarray
     source: np.ndarray
+    weight: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight is None:
+            self.weight = np.ones(len(self.labels), dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -244,6 +267,10 @@ def augment(clips: np.ndarray, image_sizes: np.ndarray, config: FormTrainConfig,
         clips[b, t, [right, left]] = clips[b, t, [left, right]]
     drop = rng.random((batch, frames, joints)) < config.drop_probability
     clips[..., 2] = np.where(drop, 0.0, clips[..., 2])
+    if config.roll_degrees > 0:
+        with np.errstate(all="ignore"):
+            roll = rng.uniform(-config.roll_degrees, config.roll_degrees, batch)
+            clips = rotate_in_plane(clips, roll[:, None, None], np.nan_to_num(center)[:, None])
     kind = rng.random(batch)
     out = []
     for b in range(batch):
@@ -290,10 +317,13 @@ def soft_targets(labels: np.ndarray, view: np.ndarray) -> np.ndarray:
     return targets
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
-                       ) -> torch.Tensor:
-    """Class-weighted cross-entropy against target distributions (weighted mean)."""
-    sample_weight = targets @ weights
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
+                       sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Class-weighted cross-entropy against target distributions (weighted mean).
+
+    ``sample_weight`` (N,) multiplies each sample's class weight (e.g. label confidence).
+    """
+    sample_weight = targets @ weights * (1.0 if sample_weight is None else sample_weight)
     losses = -(targets * torch.log_softmax(logits, dim=-1)).sum(-1)
     return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-9)
 
@@ -352,8 +382,16 @@ def train_model(
     train: ClipSet,
     val: ClipSet,
     log: Callable[[str], None] = print,
+    init: nn.Module | None = None,
 ) -> tuple[nn.Module, float, dict]:
     """Trains a FormNet and fits its temperature.
+
+    Args:
+        config: settings.
+        train: training clips.
+        val: validation clips (accuracy per epoch, temperature).
+        log: printer.
+        init: a trained model to continue from (fine-tuning; left unchanged), else a fresh one.
 
     Returns:
         (model in eval mode, temperature, calibration figures on the validation set).
@@ -361,6 +399,8 @@ def train_model(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     model = create_model(config.model_name, **config.model_kwargs)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     weights = class_weights(train.labels)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -382,12 +422,14 @@ def train_model(
             targets = torch.from_numpy(train.labels[index])
             logits, view_logit, block_logits = model(inputs)
             soft = torch.from_numpy(soft_targets(train.labels[index], train.view[index]))
-            loss = soft_cross_entropy(logits, soft, weights)
+            sample_weight = torch.from_numpy(train.weight[index].astype(np.float32))
+            loss = soft_cross_entropy(logits, soft, weights, sample_weight)
             blocks = block_logits.shape[1]
             block_loss = soft_cross_entropy(
                 block_logits.reshape(-1, block_logits.shape[-1]),
                 soft.repeat_interleave(blocks, dim=0),
                 weights,
+                sample_weight.repeat_interleave(blocks),
             )
             loss = loss + config.block_loss_weight * block_loss
             view = torch.from_numpy(train.view[index])
@@ -415,6 +457,37 @@ def train_model(
     log(f"temperature {temperature:.3f}: val NLL {calibration['val_nll_before']:.4f} -> "
         f"{calibration['val_nll_after']:.4f}")
     return model.eval(), temperature, calibration
+
+
+def finetune_on_real(
+    config: FormTrainConfig,
+    pretrained: nn.Module,
+    synthetic_train: ClipSet,
+    real_train: ClipSet,
+    val: ClipSet,
+    log: Callable[[str], None] = print,
+) -> tuple[nn.Module, float, dict]:
+    """Fine-tunes a synthetically pretrained model on real rows co-trained with synthetic clips.
+
+    The mix is the first ``finetune_synthetic_clips`` synthetic training clips plus every real
+    row repeated ``real_repeat`` times (weighted by its label confidence), trained for
+    ``finetune_epochs`` with camera roll ``real_roll_degrees`` on top of the usual
+    augmentation (mirror included).
+
+    Returns:
+        As ``train_model``.
+    """
+    synthetic = synthetic_train.subset(np.arange(min(config.finetune_synthetic_clips,
+                                                     len(synthetic_train))))
+    repeated = real_train.subset(np.tile(np.arange(len(real_train)), config.real_repeat))
+    mix = ClipSet.concatenate([synthetic, repeated])
+    tuned = dataclasses.replace(
+        config, epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
+        roll_degrees=config.real_roll_degrees, seed=config.seed + 500,
+    )
+    log(f"fine-tuning on {len(real_train)} real rows x {config.real_repeat} + "
+        f"{len(synthetic)} synthetic clips")
+    return train_model(tuned, mix, val, log, init=pretrained)
 
 
 def save_checkpoint(
