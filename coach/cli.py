@@ -107,6 +107,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--explain works with one --image file or a --video")
     if args.explain is not None and args.image is not None and len(args.image) != 1:
         raise UsageError("--explain works with exactly one --image file")
+    if args.camera is not None:
+        from coach.sources import parse_camera
+
+        parse_camera(args.camera)  # a typo is a usage error before anything opens
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     if args.save is not None and args.image is None and args.save.suffix.lower() != ".mp4":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -47,3 +49,14 @@ class CameraLostError(CoachError):
     """The camera stopped delivering frames in the middle of a session."""
 
     exit_code = EXIT_CAMERA_LOST
+
+
+def printable(value: str | os.PathLike) -> str:
+    r"""Text or a path as one printable line: undecodable bytes as ``\xff``, newlines as ``\n``.
+
+    File names may hold any bytes but a newline or NUL; printed raw they would break the
+    one-line error (or fail to encode at all).
+    """
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\r", "\\r").replace("\n", "\\n")

@@ -97,6 +97,11 @@ class SessionResult:
     clip_frames: dict[str, int] = field(default_factory=dict)
 
 
+def _weights_name(classifier) -> str | None:
+    path = getattr(classifier, "weights_path", None)
+    return None if path is None else str(path)
+
+
 class ProgressBar:
     """A one-line progress bar on stderr for video files analyzed without a window."""
 
@@ -120,6 +125,9 @@ class ProgressBar:
             fraction, text = None, f"analyzing {self.name}: {done} frames"
         if fps:
             text += f"  {fps:4.1f} fps"
+            if self.total and done < self.total:
+                seconds = round((self.total - done) / fps)
+                text += f"  ETA {seconds // 60}:{seconds % 60:02d}"
         if self._tty:
             if force or now - self._last >= 0.2:
                 self.stream.write("\r" + text)
@@ -418,7 +426,10 @@ class CoachSession:
         started = time.monotonic()
         meta = {"source": self.source.name, "fps": self.source.fps, "live": self.source.live,
                 "pose_backend": getattr(self.coach.pose, "name", "?"),
-                "form_model": self.coach.classifier is not None}
+                "form_model": self.coach.classifier is not None,
+                # Which model judged: a timeline is only comparable with the same weights.
+                "form_weights": _weights_name(self.coach.classifier),
+                "form_weights_sha256": getattr(self.coach.classifier, "weights_sha256", None)}
         if self.outputs.timeline is not None:
             self._timeline = TimelineWriter(self.outputs.timeline, meta)
         if self.outputs.clip is not None:

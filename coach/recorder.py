@@ -9,17 +9,64 @@ before the app has finalized the clip.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from coach.errors import OutputError
+from coach.errors import OutputError, printable
 
 _STOP = object()
+# Below this much free space a failed write is a full disk (ffmpeg itself only says that its
+# pipe broke: it runs with its own messages silenced).
+_FULL_DISK_BYTES = 1 << 20
+# errno values of a write that hit the disk rather than a bug: said in words, exit 4.
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG)
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        stat = os.statvfs(path.parent if str(path.parent) else ".")
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def write_failure_reason(path: Path, error: BaseException) -> str:
+    """Why writing ``path`` failed, in words ("No space left on device", ...).
+
+    A broken pipe to ffmpeg says nothing by itself; the reason is then what the file system
+    shows: a folder that is gone, a full disk, or a device that refuses data (``/dev/full``).
+    """
+    if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
+        return os.strerror(error.errno)
+    if not path.parent.exists():
+        return f"its folder {printable(path.parent)} is gone"
+    free = _free_bytes(path)
+    if free is not None and free < _FULL_DISK_BYTES:
+        return os.strerror(errno.ENOSPC)
+    if path.exists() and not path.is_file():
+        try:
+            with open(path, "ab") as device:
+                device.write(b"\0")
+        except OSError as probe:
+            return probe.strerror or str(probe)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def output_error(path: Path | str, error: BaseException) -> OutputError:
+    """The one-line ``cannot write PATH: reason`` error of a failed write."""
+    path = Path(path)
+    return OutputError(f"cannot write {printable(path)}: {write_failure_reason(path, error)}")
 
 
 def check_writable(path: Path | str) -> Path:
@@ -31,21 +78,86 @@ def check_writable(path: Path | str) -> Path:
     path = Path(path)
     try:
         if path.is_dir():
-            raise OutputError(f"output is a folder, expected a file: {path}")
-        if len(path.name.encode()) > 255:
-            raise OutputError(f"cannot write {path}: file name too long")
+            raise OutputError(f"output is a folder, expected a file: {printable(path)}")
+        if len(os.fsencode(path.name)) > 255:
+            raise OutputError(f"cannot write {printable(path)}: file name too long")
         folder = path.parent if str(path.parent) else Path(".")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise OutputError(
-                f"cannot write {path}: its folder cannot be created ({error.strerror})"
+                f"cannot write {printable(path)}: its folder cannot be created "
+                f"({error.strerror})"
             ) from None
         if not os.access(folder, os.W_OK):
-            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+            raise OutputError(f"cannot write {printable(path)}: folder "
+                              f"{printable(folder)} is not writable")
     except OSError as error:  # e.g. a name or path too long for the file system
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise output_error(path, error) from None
     return path
+
+
+class OutputLock:
+    """Exclusive locks on a run's output files, so a second run on the same outputs is refused.
+
+    Each output gets a hidden ``.<name>.lock`` beside it (held with ``flock``, so a crashed
+    run's lock goes with its process); outputs that are devices or pipes are not locked.
+
+    Args:
+        paths: the outputs (None entries are skipped).
+
+    Raises:
+        OutputError: another run holds one of the outputs (nothing is locked then).
+    """
+
+    def __init__(self, paths: Iterable[Path | str | None]) -> None:
+        self._held: list[tuple[Path, int]] = []
+        try:
+            for path in paths:
+                if path is not None and not (Path(path).exists() and not Path(path).is_file()):
+                    self._lock(Path(path))
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock(self, path: Path) -> None:
+        lock_path = path.with_name(f".{path.name}.lock")
+        while True:
+            try:
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise output_error(lock_path, error) from None
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                raise OutputError(
+                    f"cannot write {printable(path)}: another formcoach run is writing it "
+                    "(wait for it to finish, or choose another output)"
+                ) from None
+            # The previous holder unlinks its lock file on release: if ours was unlinked
+            # between open and flock, lock the new one instead.
+            try:
+                current = os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(descriptor).st_ino:
+                self._held.append((lock_path, descriptor))
+                return
+            os.close(descriptor)
+
+    def release(self) -> None:
+        """Unlocks every output (idempotent)."""
+        while self._held:
+            lock_path, descriptor = self._held.pop()
+            lock_path.unlink(missing_ok=True)
+            os.close(descriptor)
+
+    def __enter__(self) -> OutputLock:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
 
 
 class ClipRecorder:
@@ -122,10 +234,7 @@ class ClipRecorder:
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            detail = str(self._error).splitlines()[0] if str(self._error) else type(self._error)
-            raise OutputError(
-                f"cannot write clip {self.path} (disk full or folder gone?): {detail}"
-            )
+            raise output_error(self.path, self._error)
 
     def write(self, bgr: np.ndarray) -> None:
         """Queues one (H, W, 3) uint8 BGR frame; every frame must have the first one's size."""

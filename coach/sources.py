@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +18,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from coach.errors import CameraLostError, InputError
+from coach.errors import CameraLostError, InputError, UsageError, printable
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 # A frame this large is almost certainly a mistake (or a decompression bomb); BlazePose looks at
@@ -63,10 +66,46 @@ def _check_readable_file(path: Path, what: str) -> None:
         raise InputError(f"{what} not found: {path}")
     if path.is_dir():
         raise InputError(f"{what} is a folder, not a file: {path}")
+    if not path.is_file():  # /dev/zero, /dev/null, a FIFO: endless, empty or blocking
+        raise InputError(f"{what} is not a regular file (a device or pipe): {path}")
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} is not readable (permissions): {path}")
     if path.stat().st_size == 0:
         raise InputError(f"{what} is empty (0 bytes): {path}")
+
+
+@contextlib.contextmanager
+def opencv_name(path: Path) -> Iterator[str]:
+    """A file name OpenCV can open for ``path``: the path itself, or a temporary plain link.
+
+    ``cv2.VideoCapture`` crashes the process on a name that is not valid UTF-8 and FFmpeg
+    misreads control characters, so such files are opened through a symbolic link with a
+    plain name (removed on exit; an opened capture keeps reading the file).
+    """
+    text = os.fsdecode(path)
+    if text.isprintable() and printable(text) == text:
+        yield text
+        return
+    folder = tempfile.mkdtemp(prefix="formcoach-")
+    try:
+        # The container format is found from the content; a plain suffix helps some probes.
+        suffix = path.suffix if path.suffix.isascii() and path.suffix[1:].isalnum() else ""
+        link = os.path.join(folder, "media" + suffix)
+        os.symlink(os.path.abspath(path), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def count_frames(path: Path) -> int:
+    """How many frames of the video at ``path`` decode (0 when it cannot be opened)."""
+    with opencv_name(path) as name:
+        capture = cv2.VideoCapture(name)
+    frames = 0
+    while capture.isOpened() and capture.grab():
+        frames += 1
+    capture.release()
+    return frames
 
 
 def _sane_fps(value: float) -> float:
@@ -90,7 +129,8 @@ class VideoFileSource:
         self.path = Path(path)
         self.name = self.path.name
         _check_readable_file(self.path, "video")
-        self._capture = cv2.VideoCapture(str(self.path))
+        with opencv_name(self.path) as name:
+            self._capture = cv2.VideoCapture(name)
         if not self._capture.isOpened():
             raise InputError(f"cannot decode video (not a video or corrupt): {self.path}")
         ok, first = self._capture.read()
@@ -333,8 +373,18 @@ def list_images(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def parse_camera(value: str) -> int | str:
-    """Turns ``--camera`` text into an OpenCV index (``"0"`` -> 0) or a device path."""
-    return int(value) if value.strip().isdigit() else value
+    """Turns ``--camera`` text into an OpenCV index (``"0"`` -> 0) or a device path.
+
+    Raises:
+        UsageError: neither a non-negative index nor a path (``abc``, ``-1``).
+    """
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    if text.startswith("/") or "://" in text:  # /dev/video0, or a stream URL OpenCV opens
+        return value
+    raise UsageError(f"--camera takes a camera index (0, 1, ...) or a device path "
+                     f"(/dev/video0), got {value!r}")
 
 
 class FrameListSource:

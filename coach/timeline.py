@@ -11,6 +11,7 @@ session left behind into the complete timeline, summary and plot.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from coach.analysis import FrameAnalysis, HoldTimer, verdict_probabilities
-from coach.errors import CoachError, InputError, OutputError
-from coach.recorder import check_writable
+from coach.errors import CoachError, InputError
+from coach.recorder import check_writable, output_error
 from engine.verdict import FORM_LABELS, UNKNOWN_LABEL
 
 TIMELINE_VERSION = 1
@@ -68,7 +69,7 @@ def write_json_atomic(path: Path | str, payload) -> Path:
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(payload, handle, separators=(",", ":"))
         except OSError as error:
-            raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+            raise output_error(path, error) from None
         return path
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -79,7 +80,7 @@ def write_json_atomic(path: Path | str, payload) -> Path:
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise output_error(path, error) from None
     return path
 
 
@@ -165,7 +166,7 @@ def plot_timeline(records: list[dict], path: Path | str, title: str = "") -> Pat
     try:
         figure.savefig(path, dpi=110)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise output_error(path, error) from None
     finally:
         plt.close(figure)
     return path
@@ -196,23 +197,38 @@ class TimelineWriter:
             self._partial.write(json.dumps({"meta": self.meta}) + "\n")
             self._partial.flush()
         except OSError as error:
-            raise OutputError(f"cannot write {self.partial_path}: {error.strerror}") from None
+            raise output_error(self.partial_path, error) from None
 
     def append(self, record: dict) -> None:
-        """Adds one frame record (and flushes it to the partial file)."""
+        """Adds one frame record (and flushes it to the partial file).
+
+        Raises:
+            OutputError: the partial file cannot be written; the record is then not kept, so
+                the timeline holds exactly the frames before it (as the clip does).
+        """
+        if self._partial is not None:
+            try:
+                self._partial.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self._partial.flush()
+            except OSError as error:
+                raise output_error(self.partial_path, error) from None
         self.records.append(record)
-        if self._partial is None:
-            return
-        try:
-            self._partial.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._partial.flush()
-        except OSError as error:
-            raise OutputError(f"cannot write {self.partial_path}: {error.strerror}") from None
+
+    def keep_first(self, count: int) -> None:
+        """Drops the records after the first ``count`` (to match a clip cut short)."""
+        del self.records[count:]
 
     def close(self, summary: dict | None = None) -> Path:
-        """Writes the complete timeline atomically and removes the partial file."""
+        """Writes the complete timeline atomically and removes the partial file.
+
+        Raises:
+            OutputError: it cannot be written; the partial file then keeps every record.
+        """
         if self._partial is not None:
-            self._partial.close()
+            partial, self._partial = self._partial, None
+            # On a full disk closing fails too; the final JSON below then says why.
+            with contextlib.suppress(OSError):
+                partial.close()
         payload = {"version": TIMELINE_VERSION, "meta": self.meta, "summary": summary,
                    "frames": self.records}
         write_json_atomic(self.path, payload)
@@ -303,7 +319,8 @@ def recover(journal: Path | str, out: Path | str | None = None) -> Path:
         out: the timeline to write; by default the journal's name without the suffix.
 
     Returns:
-        The timeline written (the plot sits next to it as ``.png``).
+        The timeline written (the plot sits next to it as ``.png``, the summary as
+        :func:`recovered_summary_path`, with ``stop_reason: "recovered"``).
 
     Raises:
         InputError: the journal cannot be read.
@@ -318,10 +335,19 @@ def recover(journal: Path | str, out: Path | str | None = None) -> Path:
     out = check_writable(out)
     fps = timeline["meta"].get("fps")
     fps = float(fps) if isinstance(fps, (int, float)) and fps > 0 else 30.0
-    timeline["summary"] = summarize(timeline["frames"], fps)
+    timeline["summary"] = {**summarize(timeline["frames"], fps),
+                           "source": timeline["meta"].get("source"), "stop_reason": "recovered"}
     write_json_atomic(out, timeline)
+    write_json_atomic(recovered_summary_path(out), timeline["summary"])
     plot_timeline(timeline["frames"], out.with_suffix(".png"), title=out.stem)
     return out
+
+
+def recovered_summary_path(timeline: Path) -> Path:
+    """Where ``recover`` writes the summary: ``summary.json`` beside an ``--out`` timeline."""
+    if timeline.name == "timeline.json":
+        return timeline.with_name("summary.json")
+    return timeline.with_name(timeline.stem + ".summary.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     except CoachError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    print(f"wrote {written} and {written.with_suffix('.png')}")
+    print(f"wrote {written}, {recovered_summary_path(written)} and "
+          f"{written.with_suffix('.png')}")
     return 0
 
 

@@ -103,6 +103,9 @@ class FormClassifier:
     # ONNX Runtime intra-op threads for compiled backends (None: its default, which spins on
     # every core). Set before the first prediction; the app uses 1 beside the pose back-end.
     num_threads: int | None = None
+    # Which file the model came from (set by ``load_form_model``; timelines record them).
+    weights_path: Path | None = None
+    weights_sha256: str | None = None
 
     def __init__(
         self,
@@ -346,7 +349,7 @@ def load_form_model(
             view_threshold=float(checkpoint.get("view_threshold", 0.5)),
             leg_torso_ratio_range=tuple(checkpoint.get("leg_torso_ratio_range", (0.9, 4.0))),
         )
-        return FormClassifier(
+        classifier = FormClassifier(
             model,
             temperature=float(checkpoint["temperature"]),
             clip_length=int(checkpoint["clip_length"]),
@@ -362,3 +365,6 @@ def load_form_model(
         raise FormModelError(
             f"form weights {path} do not match the model architecture: {_one_line(error)}"
         ) from None
+    classifier.weights_path = path
+    classifier.weights_sha256 = actual if verify_checksum else file_sha256(path)
+    return classifier

@@ -247,10 +247,11 @@ class LabelStore:
         self, path: str | Path = DEFAULT_DB, *, create: bool = True, timeout_s: float = 5.0
     ):
         self.path = Path(path)
+        # First: a folder is "missing" as a file too, and every command should say what it is.
+        if self.path.is_dir():
+            raise StoreError(f"label store {self.path} is a folder, not a label store file")
         if not create and not self.path.is_file():
             raise StoreError(f"no label store at {self.path}")
-        if self.path.is_dir():
-            raise StoreError(f"label store {self.path} is a directory")
         try:
             self._db = sqlite3.connect(
                 str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
