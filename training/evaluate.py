@@ -352,8 +352,12 @@ def bootstrap_intervals(
         score = None if banana_score is None else banana_score[index]
         for key, value in real_metrics(truth[index], predicted[index], score).items():
             draws.setdefault(key, []).append(value)
-    return {key: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
-            for key, v in draws.items()}
+    out = {}
+    for key, values in draws.items():
+        finite = np.asarray(values)[np.isfinite(values)]
+        out[key] = ([float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
+                    if finite.size else [float("nan")] * 2)
+    return out
 
 
 # Real rows below this labeler confidence are trained on (weighted) but not scored.
@@ -489,31 +493,52 @@ def format_grouped(result: dict) -> str:
 
 
 def grouped_from_checkpoint(
-    pretrained_weights: Path | str, real_caches: list[Path], *, folds: int = 5,
-    config_overrides: dict | None = None, log: Callable[[str], None] = print,
+    weights: Path | str, real_caches: list[Path], *, folds: int = 5,
+    pretrained_weights: Path | str | None = None, config_overrides: dict | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict:
-    """``grouped_evaluation`` for a synthetic-only checkpoint and real caches.
+    """``grouped_evaluation`` of a checkpoint's configuration on real caches.
 
-    The checkpoint's own config is used (synthetic sets regenerated from its seed), with
-    ``config_overrides`` applied (fine-tuning settings).
+    The checkpoint's config is used (synthetic sets regenerated from its seed), with
+    ``config_overrides`` applied. A checkpoint fine-tuned on real rows has seen every test
+    person, so the synthetic pretraining is rerun from its config (deterministic: the same
+    model the training run fine-tuned) unless ``pretrained_weights`` names a synthetic-only
+    checkpoint of it; a synthetic-only checkpoint is its own pretrained model.
+
+    Raises:
+        ValueError: ``pretrained_weights`` was itself trained on real rows.
     """
     import torch
 
     from engine.form import load_form_model
-    from training.train_form import FormTrainConfig, default_generator, synthetic_set
+    from training.train_form import (
+        FormTrainConfig,
+        default_generator,
+        synthetic_set,
+        train_model,
+    )
 
-    pretrained = load_form_model(pretrained_weights)
-    checkpoint = torch.load(pretrained_weights, map_location="cpu", weights_only=True)
-    config = FormTrainConfig(**{
-        k: v for k, v in checkpoint["config"].items() if k in FormTrainConfig.__dataclass_fields__
-    })
-    config = dataclasses.replace(config, **(config_overrides or {}))
+    def config_of(path: Path | str) -> FormTrainConfig:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return FormTrainConfig(**{k: v for k, v in checkpoint["config"].items()
+                                  if k in FormTrainConfig.__dataclass_fields__})
+
+    config = dataclasses.replace(config_of(weights), **(config_overrides or {}))
     torch.set_num_threads(config.num_threads)
     torch.use_deterministic_algorithms(True)
     generate = default_generator()
     train = synthetic_set(generate, config.train_clips, config.clip_length,
                           config.seed * 1000 + 11)
     val = synthetic_set(generate, config.val_clips, config.clip_length, config.seed * 1000 + 22)
+    pretrained = load_form_model(pretrained_weights or weights)
+    if pretrained_weights is not None and config_of(pretrained_weights).real_caches:
+        raise ValueError(f"{pretrained_weights} was trained on real rows; give a synthetic-only "
+                         "checkpoint")
+    if pretrained_weights is None and config.real_caches:
+        log("rerunning the synthetic pretraining of this configuration")
+        model, temperature, _ = train_model(config, train, val, log)
+        pretrained = FormClassifier(model, temperature=temperature,
+                                    clip_length=config.clip_length, checks=pretrained.checks)
     real, confidences, _ = load_real_rows(real_caches, config.clip_length)
     result = grouped_evaluation(pretrained, config, train, val, real, confidences,
                                 folds=folds, log=log)
@@ -550,6 +575,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", help="write the metrics as JSON here")
     parser.add_argument("--update-card", action="store_true",
                         help="store the metrics in the weights' model card (sha256 unchanged)")
+    parser.add_argument("--real", nargs="+", metavar="NPZ",
+                        help="grouped k-fold evaluation on these BlazePose caches of real rows "
+                             "(training.pose_cache) instead of the synthetic/dev sets")
+    parser.add_argument("--folds", type=int, default=5, help="grouped folds (with --real)")
+    parser.add_argument("--pretrained", help="synthetic-only checkpoint of the weights' "
+                        "configuration (with --real; default: rerun the pretraining)")
     return parser.parse_args(argv)
 
 
@@ -586,15 +617,21 @@ def main(argv: list[str] | None = None) -> int:
     from engine.form import FormModelError, card_path_for
 
     args = _parse_args(argv)
-    if args.dev_cache and not Path(args.dev_cache).is_file():
-        print(f"error: dev cache {args.dev_cache} does not exist", file=sys.stderr)
-        return 2
+    for cache in [args.dev_cache, *(args.real or [])]:
+        if cache and not Path(cache).is_file():
+            print(f"error: cache {cache} does not exist", file=sys.stderr)
+            return 2
     try:
-        metrics = evaluate_weights(
-            args.weights, Path(args.dev_cache) if args.dev_cache else None,
-            Path(args.report) if args.report else None,
-        )
-    except FormModelError as error:
+        if args.real:
+            metrics = {"grouped_real": grouped_from_checkpoint(
+                args.weights, [Path(p) for p in args.real], folds=args.folds,
+                pretrained_weights=args.pretrained)}
+        else:
+            metrics = evaluate_weights(
+                args.weights, Path(args.dev_cache) if args.dev_cache else None,
+                Path(args.report) if args.report else None,
+            )
+    except (FormModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:
@@ -602,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_card:
         card_path = card_path_for(args.weights)
         card = json.loads(card_path.read_text())
-        card["metrics"] = metrics
+        card["metrics"] = {**card.get("metrics", {}), **metrics} if args.real else metrics
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"updated {card_path}")
     return 0

@@ -641,6 +641,14 @@ def run(
     if len(train) == 0 or len(val) == 0:
         raise ValueError("no training data: the store holds no usable labeled examples")
     model, temperature, calibration = train_model(config, train, val, log)
+    real_train = empty
+    if config.real_caches:
+        from training.evaluate import load_real_rows
+
+        real_train, _, _ = load_real_rows([Path(p) for p in config.real_caches],
+                                          config.clip_length)
+        model, temperature, calibration = finetune_on_real(
+            config, model, synthetic_train, real_train, val, log)
     low, high = ratio_range(synthetic_train if len(synthetic_train) else train,
                             config.ratio_quantile, config.ratio_margin)
     checks = InputChecks(MIN_JOINT_CONFIDENCE, 0.5, (low, high))
@@ -672,7 +680,11 @@ def run(
             "generator": "training.synth.generate_clips" if len(synthetic_train) else None,
             "labeled_store": config.store,
             "labeled_examples": {"train": len(labeled_train), "test": len(labeled_test)},
-            "real_dev_photos_in_training": False,
+            "real_dev_photos_in_training": bool(config.real_caches),
+            "real_caches": list(config.real_caches),
+            "real_rows": len(real_train),
+            "real_class_counts": np.bincount(real_train.labels,
+                                             minlength=len(FORM_LABELS)).tolist(),
             "class_counts_train": np.bincount(train.labels, minlength=len(FORM_LABELS)).tolist(),
         },
         "config": dataclasses.asdict(config),
@@ -704,6 +716,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="train on the label store's examples only (needs --store)")
     parser.add_argument("--dev-cache", help="BlazePose cache (.npz) of real labeled photos to "
                         "evaluate on (never trained on)")
+    parser.add_argument("--real", nargs="+", metavar="NPZ", default=[],
+                        help="BlazePose caches (training.pose_cache) of real labeled rows to "
+                             "fine-tune on after the synthetic pretraining")
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     parser.add_argument("--train-clips", type=int, help="override the synthetic training clips")
     parser.add_argument("--seed", type=int, help="override the seed")
@@ -715,7 +730,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = _parse_args(argv)
-    config = FormTrainConfig(store=args.store, labeled_only=args.labeled_only)
+    config = FormTrainConfig(store=args.store, labeled_only=args.labeled_only,
+                             real_caches=list(args.real))
     if args.labeled_only and not args.store:
         print("error: --labeled-only needs --store", file=sys.stderr)
         return 2
@@ -723,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
                         ("seed", args.seed), ("num_threads", args.threads)):
         if value is not None:
             setattr(config, name, value)
+    missing = [p for p in args.real if not Path(p).is_file()]
+    if missing:
+        print(f"error: real cache {missing[0]} does not exist", file=sys.stderr)
+        return 2
     dev_cache = Path(args.dev_cache) if args.dev_cache else None
     if dev_cache is not None and not dev_cache.is_file():
         print(f"error: dev cache {dev_cache} does not exist", file=sys.stderr)

@@ -1,0 +1,142 @@
+"""Grouped real-data evaluation and fine-tuning on real rows, on the tiny stand-in generator.
+
+No shared data: the "real" rows are stand-in photos written into a cache of the layout
+``training.pose_cache`` writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_form_training import _tiny_config, standin_generate
+
+from engine.form import FORM_LABELS, FormClassifier
+from training import evaluate, train_form
+from training.pose_cache import row_group
+
+
+def test_roc_auc_orders_and_ties():
+    truth = np.array([True, True, False, False])
+    assert evaluate.roc_auc(truth, np.array([0.9, 0.8, 0.2, 0.1])) == 1.0
+    assert evaluate.roc_auc(truth, np.array([0.1, 0.2, 0.8, 0.9])) == 0.0
+    assert evaluate.roc_auc(truth, np.full(4, 0.5)) == 0.5
+    assert np.isnan(evaluate.roc_auc(np.ones(3, bool), np.arange(3.0)))
+
+
+def test_real_metrics_and_group_bootstrap():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 30)
+    predicted = np.where(rng.random(120) < 0.8, truth, (truth + 1) % 4)
+    groups = np.array([f"g{i % 12}" for i in range(120)])
+    score = (truth == 1) + rng.normal(0, 0.3, 120)
+    point = evaluate.real_metrics(truth, predicted, score)
+    assert point["recall_banana"] == np.mean(predicted[truth == 1] == 1)
+    assert 0.5 < point["banana_auc"] <= 1.0
+    intervals = evaluate.bootstrap_intervals(truth, predicted, score, groups,
+                                             np.random.default_rng(1), resamples=200)
+    for key in ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc"):
+        low, high = intervals[key]
+        assert low <= point[key] <= high and high - low > 0.01
+    no_scores = evaluate.real_metrics(truth, predicted, None)
+    assert np.isnan(no_scores["banana_auc"])
+
+
+def test_row_group_by_source_or_user():
+    assert row_group({"file": "a/b.jpg", "source_repo": "me/site", "person": "x:p1"},
+                     "handstand_more") == "handstand_more:me/site"
+    assert row_group({"file": "mm/video_frames/user3_img_7.jpg"}, "dev") == "dev:mm:user3"
+    assert row_group({"file": "yoga/asana_gt/tree.jpg"}, "dev") == "dev:yoga"
+
+
+def _write_cache(path, rng, count=48, groups=8):
+    clips = standin_generate(count, clip_length=1, rng=rng)
+    labels = np.array([FORM_LABELS[i] for i in clips.labels], dtype="<U16")
+    labels[0] = "unclear"
+    keypoints = clips.keypoints[:, 0].copy()
+    keypoints[1] = np.nan  # no person found
+    views = np.array(["side", "front", "", "back"] * (count // 4))
+    np.savez(path, files=np.array([f"f{i}.jpg" for i in range(count)]), labels=labels,
+             confidences=np.linspace(0.3, 0.9, count), keypoints=keypoints,
+             image_sizes=np.tile([[640, 480]], (count, 1)),
+             groups=np.array([f"src{i % groups}" for i in range(count)]), views=views)
+    return clips
+
+
+def test_load_real_rows_keeps_labeled_people_with_views_and_weights(tmp_path):
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(2))
+    real, confidences, files = evaluate.load_real_rows([path, path], clip_length=4)
+    assert len(real) == 2 * 46 and real.keypoints.shape[1:] == (4, 16, 3)
+    assert "f0.jpg" not in files and "f1.jpg" not in files
+    np.testing.assert_allclose(real.weight, confidences)
+    by_file = dict(zip(files[:46], real.view[:46], strict=True))
+    assert by_file["f3.jpg"] == 0 and by_file["f4.jpg"] == 1 and np.isnan(by_file["f2.jpg"])
+    assert set(real.source) == {"real"}
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    config = _tiny_config(train_clips=256, val_clips=64, epochs=3, finetune_epochs=1,
+                          finetune_synthetic_clips=64, real_repeat=2)
+    train = train_form.synthetic_set(standin_generate, 256, 8, 11)
+    val = train_form.synthetic_set(standin_generate, 64, 8, 22)
+    model, temperature, _ = train_form.train_model(config, train, val, log=lambda _: None)
+    return config, train, val, FormClassifier(model, temperature=temperature, clip_length=8)
+
+
+def test_grouped_evaluation_never_trains_on_a_test_group(tmp_path, pretrained, monkeypatch):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(3), count=64, groups=8)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    seen = []
+    finetune = train_form.finetune_on_real
+
+    def recording(config, model, synthetic, real_train, val, log):
+        seen.append(set(real_train.groups))
+        return finetune(config, model, synthetic, real_train, val, log)
+
+    monkeypatch.setattr(train_form, "finetune_on_real", recording)
+    result = evaluate.grouped_evaluation(classifier, config, train, val, real, confidences,
+                                         folds=4, resamples=50, log=lambda _: None)
+    assert len(seen) == 4
+    all_groups = set(real.groups)
+    held_out = [all_groups - s for s in seen]
+    assert all(held_out) and set().union(*held_out) == all_groups
+    assert sum(len(h) for h in held_out) == len(all_groups)  # each group held out once
+    methods = result["methods"]
+    assert {"formnet (ours)", "formnet, synthetic only", "majority", "mlkit_knn (real only)"
+            } <= set(methods)
+    assert result["rows"] == int(np.sum(confidences >= evaluate.EVAL_MIN_CONFIDENCE))
+    ours = methods["formnet (ours)"]["metrics"]
+    assert ours["accuracy"] > methods["majority"]["metrics"]["accuracy"]
+    low, high = methods["formnet (ours)"]["ci95"]["macro_f1"]
+    assert low <= ours["macro_f1"] <= high
+    assert "formnet (ours)" in evaluate.format_grouped(result)
+
+
+def test_finetuning_is_deterministic_and_moves_the_model(tmp_path, pretrained):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(4))
+    real, _, _ = evaluate.load_real_rows([path], clip_length=8)
+    runs = [train_form.finetune_on_real(config, classifier.model, train, real, val,
+                                        log=lambda _: None)[0] for _ in range(2)]
+    before = classifier.model.state_dict()
+    for key, value in runs[0].state_dict().items():
+        assert (value == runs[1].state_dict()[key]).all(), key
+    assert any(not (v == before[k]).all() for k, v in runs[0].state_dict().items()
+               if v.is_floating_point())
+
+
+def test_roll_augmentation_keeps_bone_lengths():
+    config = _tiny_config(roll_degrees=10.0, jitter_std=0.0, outlier_probability=0.0,
+                          swap_probability=0.0, drop_probability=0.0, flip_probability=0.0,
+                          photo_fraction=0.0, short_clip_fraction=0.0)
+    clips = standin_generate(6, clip_length=4, rng=np.random.default_rng(5))
+    out = np.stack(train_form.augment(clips.keypoints, clips.image_sizes, config,
+                                      np.random.default_rng(6)))
+    lengths = np.linalg.norm(np.diff(clips.keypoints[..., :2], axis=-2), axis=-1)
+    rolled = np.linalg.norm(np.diff(out[..., :2], axis=-2), axis=-1)
+    np.testing.assert_allclose(rolled, lengths, rtol=1e-4, atol=1e-3)
+    assert not np.allclose(out[..., :2], clips.keypoints[..., :2], atol=0.5)
