@@ -327,6 +327,25 @@ class CoachSession:
             self.result.clip_frames[str(recorder.path)] = frames
             self.log(f"saved clip {recorder.path} ({frames} frames)")
 
+    def _match_timeline_to_clip(self, error: CoachError) -> CoachError:
+        """After the session's clip failed (disk full): keep only the frames the clip holds.
+
+        The encoder had taken more frames than reached the disk; the ones that decode are
+        what the clip shows, so the timeline and summary are cut to them.
+        """
+        clip = self.outputs.clip
+        if clip is None or self._recordings != 1 or not clip.is_file():
+            return error  # a recording toggled with r, or a device such as /dev/full
+        from coach.sources import count_frames
+
+        saved = count_frames(clip)
+        if self._timeline is not None:
+            self._timeline.keep_first(saved)
+        else:
+            del self._records[saved:]
+        self.result.clip_frames[str(clip)] = saved
+        return type(error)(f"{error} (clip and timeline keep the first {saved} frames)")
+
     def _handle(self, action: str) -> None:
         if action == QUIT:
             self.stop.set("quit")
@@ -391,6 +410,12 @@ class CoachSession:
         if self.window is not None:
             self.window.show(annotated)
         draw_ms = (time.perf_counter() - draw_start) * 1000.0
+        # The record first: when the journal cannot be written (a full disk) the frame goes
+        # to neither the timeline nor the clip, so the two still match.
+        if self._timeline is not None:
+            self._timeline.append(frame_record(analysis))
+        else:
+            self._records.append(frame_record(analysis))
         encode_start = time.perf_counter()
         if self._recorder is not None:
             # One clip frame per timeline record, so the two always match. A live clip plays
@@ -399,10 +424,6 @@ class CoachSession:
         encode_ms = (time.perf_counter() - encode_start) * 1000.0
         if self._recorder is not None:
             encode_ms = max(encode_ms, self._recorder.encode_ms)
-        if self._timeline is not None:
-            self._timeline.append(frame_record(analysis))
-        else:
-            self._records.append(frame_record(analysis))
         for stage, value in analysis.timings.items():
             self._note_latency(stage, value)
         self._note_latency("draw", draw_ms)
@@ -493,7 +514,7 @@ class CoachSession:
         try:
             self._stop_recording()
         except CoachError as error:
-            errors.append(error)
+            errors.append(self._match_timeline_to_clip(error))
         records = self.records
         summary = summarize(records, self.source.fps)
         self.result.summary = summary
