@@ -42,7 +42,7 @@ from coach.timeline import (
     summarize,
     write_json_atomic,
 )
-from coach.window import CORRECTED, GHOST, HELP, PAUSE, QUIT, RECORD
+from coach.window import CORRECTED, GHOST, HELP, PAUSE, QUIT, RECORD, VOICE
 
 STAGES = ("capture", "pose", "form", "draw", "encode")
 _END = object()
@@ -229,8 +229,10 @@ class CoachSession:
         progress: ProgressBar | None = None,
         max_frames: int | None = None,
         log=None,
+        voice=None,
     ) -> None:
         self.source = source
+        self.voice = voice
         self.coach = coach
         self.window = window
         self.outputs = outputs or SessionOutputs()
@@ -362,6 +364,11 @@ class CoachSession:
                 self._stop_recording()
         elif action == HELP:
             self.state.show_help = not self.state.show_help
+        elif action == VOICE:
+            if self.voice is None:
+                self.state.note = "spoken cues not available"
+            else:
+                self.state.note = "spoken cues on" if self.voice.toggle() else "spoken cues off"
         elif action == GHOST:
             self.state.show_ghost = not self.state.show_ghost
         elif action == CORRECTED:
@@ -401,6 +408,8 @@ class CoachSession:
             self.state.recording_seconds = None
         if self.source.frame_count:
             self.state.progress = min(1.0, (frame.index + 1) / self.source.frame_count)
+        if self.voice is not None:
+            self.voice.update(analysis)
         clean, banner_height = draw_annotation(self._frame_image(frame, analysis), analysis,
                                                self.state)
         annotated = clean

@@ -40,6 +40,7 @@ HELP_LINES: tuple[tuple[str, str], ...] = (
     ("r", "start / stop recording"),
     ("g", "ideal-pose ghost on / off"),
     ("c", "corrected view on / off"),
+    ("v", "spoken cues on / off"),
     ("h", "this help"),
 )
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from coach.errors import UsageError
 
-QUIT, PAUSE, RECORD, HELP, GHOST, CORRECTED = (
-    "quit", "pause", "record", "help", "ghost", "corrected"
+QUIT, PAUSE, RECORD, HELP, GHOST, CORRECTED, VOICE = (
+    "quit", "pause", "record", "help", "ghost", "corrected", "voice"
 )
 DEFAULT_MAX_SIZE = (1280, 800)
 
@@ -49,6 +49,7 @@ class CoachWindow:
         self._keys = {
             pygame.K_q: QUIT, pygame.K_ESCAPE: QUIT, pygame.K_SPACE: PAUSE,
             pygame.K_r: RECORD, pygame.K_h: HELP, pygame.K_g: GHOST, pygame.K_c: CORRECTED,
+            pygame.K_v: VOICE,
         }
 
     def display_size(self, frame_size: tuple[int, int]) -> tuple[int, int]:
