@@ -7,6 +7,7 @@ codes"); tracebacks are only for bugs, and even then only with ``FORMCOACH_DEBUG
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from coach.errors import (
     CoachError,
     InputError,
     UsageError,
+    printable,
 )
 from coach.signals import StopFlag, stop_on_signals
 
@@ -156,17 +158,18 @@ def _stop_code(stop) -> int:
 
 def _print_written(paths) -> None:
     for path in paths:
-        print(f"wrote {path}")
+        print(f"wrote {printable(path)}")
 
 
-def _run_photos(args: argparse.Namespace, stop) -> int:
-    from coach.recorder import check_writable
+def _run_photos(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> int:
+    from coach.recorder import OutputLock, check_writable
     from coach.sources import list_images
 
     images = list_images(args.image)
     for path in (args.json, args.explain):
         if path is not None:
             check_writable(path)
+    locks.enter_context(OutputLock((args.json, args.explain)))
     from coach.photos import analyze_photos  # heavy (torch): after the cheap checks
 
     coach = _build_coach(args, stream=False)
@@ -192,8 +195,8 @@ def _run_photos(args: argparse.Namespace, stop) -> int:
     return EXIT_OK
 
 
-def _run_stream(args: argparse.Namespace, stop) -> int:
-    from coach.recorder import check_writable
+def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> int:
+    from coach.recorder import OutputLock, check_writable
     from coach.sources import CameraSource, VideoFileSource, parse_camera
 
     if args.demo:
@@ -225,6 +228,8 @@ def _run_stream(args: argparse.Namespace, stop) -> int:
         for path in (clip, timeline, summary_path, plot, args.explain):
             if path is not None:
                 check_writable(path)
+        # A second run on the same outputs would interleave its bytes with ours: refused.
+        locks.enter_context(OutputLock((clip, timeline, summary_path, plot, args.explain)))
         # Only now load the heavy parts (torch, mediapipe): a bad input or output is reported
         # in a fraction of a second.
         from coach.loop import CoachSession, ProgressBar, SessionOutputs
@@ -298,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 with a usage line
     stop = StopFlag()
     try:
-        with stop_on_signals(stop):
+        # Output locks are released on every way out, also in-process (tests call main).
+        with stop_on_signals(stop), contextlib.ExitStack() as locks:
             _check_arguments(args)
             if args.image is not None:
-                return _run_photos(args, stop)
-            return _run_stream(args, stop)
+                return _run_photos(args, stop, locks)
+            return _run_stream(args, stop, locks)
     except CoachError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from coach.analysis import FormCoach, verdict_probabilities
-from coach.errors import CoachError, InputError, ModelError, OutputError
+from coach.errors import CoachError, InputError, ModelError, OutputError, printable
 from coach.overlay import OverlayState, draw_overlay
-from coach.recorder import check_writable
+from coach.recorder import check_writable, output_error
 from coach.sources import IMAGE_SUFFIXES, read_image
 from coach.timeline import write_json_atomic
 from engine.form import UNKNOWN_LABEL
@@ -48,11 +48,11 @@ def _write_image(path: Path, bgr: np.ndarray) -> Path:
     check_writable(path)
     ok, encoded = cv2.imencode(path.suffix if path.suffix else ".png", bgr)
     if not ok:
-        raise OutputError(f"cannot encode image as {path.suffix}: {path}")
+        raise OutputError(f"cannot encode image as {printable(path.suffix)}: {printable(path)}")
     try:
         encoded.tofile(str(path))
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise output_error(path, error) from None
     return path
 
 
@@ -89,6 +89,7 @@ def analyze_photos(
         except OSError as error:
             raise OutputError(f"cannot create folder {save}: {error.strerror}") from None
     last_bgr, last_analysis = None, None
+    save_failures: list[OutputError] = []
     for image_path in images:
         if stop is not None and stop.is_set():
             break
@@ -96,8 +97,8 @@ def analyze_photos(
             bgr = read_image(image_path)
         except InputError as error:
             log(f"error: {error}")
-            report.failed.append(str(image_path))
-            report.results.append({"file": str(image_path), "label": UNKNOWN_LABEL,
+            report.failed.append(printable(image_path))
+            report.results.append({"file": printable(image_path), "label": UNKNOWN_LABEL,
                                    "probabilities": {}, "can_judge": False,
                                    "reason": str(error), "keypoints": None})
             continue
@@ -108,7 +109,8 @@ def analyze_photos(
         if analysis.keypoints is None and verdict is None:
             reason = analysis.status
         report.results.append({
-            "file": str(image_path),
+            # Escaped: any bytes in a name survive as text, and the JSON stays valid UTF-8.
+            "file": printable(image_path),
             "label": verdict.label if verdict is not None else UNKNOWN_LABEL,
             "probabilities": verdict_probabilities(verdict) or {},
             "can_judge": bool(verdict.can_judge) if verdict is not None else False,
@@ -120,10 +122,17 @@ def analyze_photos(
         })
         if save is not None:
             annotated = draw_overlay(bgr, analysis, OverlayState(show_hold=False))
-            report.written.append(_write_image(annotated_path(save, image_path, many), annotated))
+            try:
+                report.written.append(
+                    _write_image(annotated_path(save, image_path, many), annotated))
+            except OutputError as error:  # the results so far still go to the JSON below
+                save_failures.append(error)
+                save = None
         last_bgr, last_analysis = bgr, analysis
     if json_path is not None:
         report.written.append(write_json_atomic(json_path, report.results))
+    if save_failures:
+        raise save_failures[0]
     if explain is not None and last_analysis is not None:
         report.written.append(_explain(last_bgr, last_analysis, coach, explain))
     return report
@@ -144,5 +153,5 @@ def _explain(bgr: np.ndarray, analysis, coach: FormCoach, out_path: Path) -> Pat
     except CoachError:
         raise
     except OSError as error:
-        raise OutputError(f"cannot write {out_path}: {error.strerror or error}") from None
+        raise output_error(out_path, error) from None
     return out_path

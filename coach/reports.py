@@ -7,18 +7,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from coach.errors import InputError, ModelError, OutputError
-from coach.recorder import check_writable
+from coach.errors import InputError, ModelError, printable
+from coach.recorder import check_writable, output_error
+from coach.sources import opencv_name
 from engine.skeleton import NUM_JOINTS
 
 
 def _frame_at(video: Path, index: int) -> np.ndarray:
-    capture = cv2.VideoCapture(str(video))
+    with opencv_name(video) as name:
+        capture = cv2.VideoCapture(name)
     try:
         for _ in range(index + 1):
             ok, bgr = capture.read()
             if not ok:
-                raise InputError(f"cannot re-read frame {index} of {video}")
+                raise InputError(f"cannot re-read frame {index} of {printable(video)}")
     finally:
         capture.release()
     return bgr
@@ -69,7 +71,7 @@ def explain_worst_moment(
     try:
         write_explanation(_frame_at(video, index), clip, classifier, out_path)
     except OSError as error:
-        raise OutputError(f"cannot write {out_path}: {error.strerror or error}") from None
+        raise output_error(out_path, error) from None
     except ValueError as error:
         raise InputError(f"cannot explain frame {index}: {error}") from None
     return index

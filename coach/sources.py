@@ -127,7 +127,7 @@ class VideoFileSource:
 
     def __init__(self, path: Path | str, prefetch: int = 8) -> None:
         self.path = Path(path)
-        self.name = self.path.name
+        self.name = printable(self.path.name)  # shown and stored as one plain line
         _check_readable_file(self.path, "video")
         with opencv_name(self.path) as name:
             self._capture = cv2.VideoCapture(name)
