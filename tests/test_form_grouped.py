@@ -140,3 +140,15 @@ def test_roll_augmentation_keeps_bone_lengths():
     rolled = np.linalg.norm(np.diff(out[..., :2], axis=-2), axis=-1)
     np.testing.assert_allclose(rolled, lengths, rtol=1e-4, atol=1e-3)
     assert not np.allclose(out[..., :2], clips.keypoints[..., :2], atol=0.5)
+
+
+def test_confidence_becomes_a_straight_banana_soft_target():
+    labels = np.array([0, 1, 2, 0])
+    view = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
+    targets, weight = train_form.confidence_targets(
+        train_form.soft_targets(labels, view), labels, np.array([0.6, 0.8, 0.7, 0.4]))
+    np.testing.assert_allclose(targets[0], [0.6, 0.4, 0, 0])
+    np.testing.assert_allclose(targets[1], [0.2, 0.8, 0, 0])
+    np.testing.assert_allclose(targets[2], [0, 0, 1, 0])
+    np.testing.assert_allclose(targets[3], [0.5, 0.5, 0, 0])  # front view: cannot tell
+    np.testing.assert_allclose(weight, [1.0, 1.0, 0.7, 0.4])

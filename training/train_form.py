@@ -104,6 +104,9 @@ class FormTrainConfig:
             the real rows do not make the model forget the generator's poses).
         real_repeat: how many times each real row is repeated per fine-tuning epoch.
         real_roll_degrees: ``roll_degrees`` while fine-tuning.
+        confidence_as_target: a straight or banana row's label confidence c becomes its soft
+            target (c on its label, 1 - c on the other of the two; loss weight 1) instead of
+            its loss weight (other classes keep c as their weight).
     """
 
     model_name: str = "form_handstand"
@@ -140,6 +143,7 @@ class FormTrainConfig:
     finetune_synthetic_clips: int = 2000
     real_repeat: int = 8
     real_roll_degrees: float = 8.0
+    confidence_as_target: bool = False
 
 
 @dataclass
@@ -296,6 +300,31 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(weights / max(weights[weights > 0].mean(), 1e-9), dtype=torch.float32)
 
 
+def confidence_targets(targets: np.ndarray, labels: np.ndarray, confidence: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Straight/banana label confidence as a soft target between the two classes.
+
+    A labeler 60 % sure of "straight" saw a slight arch: the row teaches 0.6 straight and
+    0.4 banana at full weight rather than a hard "straight" at weight 0.6.
+
+    Args:
+        targets: (N, A) target distributions (``soft_targets``).
+        labels: (N,) class indices.
+        confidence: (N,) label confidence in [0, 1].
+
+    Returns:
+        (targets, sample weights): new (N, A) targets and (N,) weights.
+    """
+    targets = targets.copy()
+    weight = confidence.astype(np.float32).copy()
+    for label, other in ((STRAIGHT, BANANA), (BANANA, STRAIGHT)):
+        rows = (labels == label) & (targets[:, label] == 1.0)
+        targets[rows, label] = confidence[rows]
+        targets[rows, other] = 1.0 - confidence[rows]
+        weight[rows] = 1.0
+    return targets, weight
+
+
 def soft_targets(labels: np.ndarray, view: np.ndarray) -> np.ndarray:
     """Class targets; straight and banana become 50/50 where the view cannot show an arch.
 
@@ -421,8 +450,11 @@ def train_model(
             inputs = prepare_batch(clips, config.clip_length)
             targets = torch.from_numpy(train.labels[index])
             logits, view_logit, block_logits = model(inputs)
-            soft = torch.from_numpy(soft_targets(train.labels[index], train.view[index]))
-            sample_weight = torch.from_numpy(train.weight[index].astype(np.float32))
+            soft = soft_targets(train.labels[index], train.view[index])
+            weight = train.weight[index].astype(np.float32)
+            if config.confidence_as_target:
+                soft, weight = confidence_targets(soft, train.labels[index], weight)
+            soft, sample_weight = torch.from_numpy(soft), torch.from_numpy(weight)
             loss = soft_cross_entropy(logits, soft, weights, sample_weight)
             blocks = block_logits.shape[1]
             block_loss = soft_cross_entropy(
