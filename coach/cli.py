@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "summary.json and timeline.png into DIR")
     parser.add_argument("--no-window", action="store_true",
                         help="no pygame window (video files show a progress bar instead)")
+    parser.add_argument("--report", metavar="HTML", type=Path,
+                        help="camera/video: a self-contained HTML session report (attempts, "
+                             "plot, best and worst moments); --out writes report.html too")
+    parser.add_argument("--voice", action=argparse.BooleanOptionalAction, default=None,
+                        help="spoken cues (default: on for --camera with a window; key v "
+                             "toggles them)")
     parser.add_argument("--debug-overlay", action="store_true",
                         help="burn the fps / latency panel into the annotated clip too (by "
                              "default it is shown in the window only)")
@@ -113,6 +119,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         from coach.sources import parse_camera
 
         parse_camera(args.camera)  # a typo is a usage error before anything opens
+    if args.report is not None and args.image is not None:
+        raise UsageError("--report works with --camera, --video or --demo (photos have --json)")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     if args.save is not None and args.image is None and args.save.suffix.lower() != ".mp4":
@@ -195,6 +203,19 @@ def _run_photos(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
     return EXIT_OK
 
 
+def _voice(args: argparse.Namespace, *, live: bool):
+    """Spoken cues (``coach.voice``) when asked for or by default live, else None."""
+    if not (args.voice if args.voice is not None else live):
+        return None
+    from coach.voice import CuePlayer, VoiceCoach
+
+    try:
+        return VoiceCoach(CuePlayer())
+    except RuntimeError as error:
+        print(f"note: {error}; coaching without spoken cues", file=sys.stderr)
+        return None
+
+
 def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> int:
     from coach.recorder import OutputLock, check_writable
     from coach.sources import CameraSource, VideoFileSource, parse_camera
@@ -212,6 +233,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
         timeline = timeline or args.out / "timeline.json"
         summary_path = args.out / "summary.json"
         plot = args.out / "timeline.png"
+        args.report = args.report or args.out / "report.html"
     elif timeline is not None:
         plot = timeline.with_suffix(".png")
     window = None
@@ -225,7 +247,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
         source = VideoFileSource(video) if video is not None else CameraSource(
             parse_camera(args.camera))
         # Fail on an unwritable output now, not after minutes of analysis.
-        for path in (clip, timeline, summary_path, plot, args.explain):
+        for path in (clip, timeline, summary_path, plot, args.explain, args.report):
             if path is not None:
                 check_writable(path)
         # A second run on the same outputs would interleave its bytes with ours: refused.
@@ -253,7 +275,8 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
     progress = ProgressBar(source.name, source.frame_count) if window is None and \
         not source.live else None
     session = CoachSession(source, coach, window=window, outputs=outputs, stop=stop,
-                           progress=progress, max_frames=args.max_frames)
+                           progress=progress, max_frames=args.max_frames,
+                           voice=_voice(args, live=source.live and window is not None))
     try:
         result = session.run()
     except CoachError:
@@ -267,6 +290,8 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
     _print_written(result.written)
     if args.explain is not None and result.reason == "end":
         _explain_video(video, session, coach, args.explain)
+    if args.report is not None and session.records:
+        _write_report(args.report, video, session, coach)
     if result.reason in ("interrupted", "terminated"):
         return _stop_code(stop)
     return EXIT_OK
@@ -284,6 +309,24 @@ def _explain_video(video: Path | None, session, coach, out_path: Path) -> None:
               "trustworthy pose (nothing to correct)", file=sys.stderr)
     else:
         print(f"wrote {out_path} (frame {index}, the worst moment of a hold)")
+
+
+def _write_report(path: Path, video: Path | None, session, coach) -> None:
+    import time
+
+    from coach.report_html import write_report
+
+    result = session.result
+    timeline = {
+        "meta": {"source": session.source.name, "pose_backend": coach.pose.name,
+                 "form_weights": getattr(coach.classifier, "weights_path", None)},
+        "summary": {**result.summary, "latency_ms": result.latency_ms,
+                    "stop_reason": result.reason},
+        "frames": session.records,
+    }
+    start = time.perf_counter()
+    write_report(path, timeline, video=video, classifier=coach.classifier, ideal=coach.ideal)
+    print(f"wrote {printable(path)} (report, {time.perf_counter() - start:.1f} s)")
 
 
 def _quiet_native_logs() -> None:
