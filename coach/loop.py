@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from coach.analysis import FormCoach, FrameAnalysis
-from coach.errors import CameraLostError, CoachError
+from coach.errors import CameraLostError, CoachError, printable
 from coach.overlay import OverlayState, draw_annotation, draw_overlay, draw_window_extras
 from coach.recorder import ClipRecorder
 from coach.signals import StopFlag
@@ -239,7 +239,8 @@ class CoachSession:
         self.stop = stop or StopFlag()
         self.progress = progress
         self.max_frames = max_frames
-        self.log = log or (lambda message: print(message, file=sys.stderr))
+        # Escaped: a message may hold a file name with any bytes (or a newline) in it.
+        self.log = log or (lambda message: print(printable(message), file=sys.stderr))
         self.state = OverlayState()
         self._running = threading.Event()
         self._running.set()
