@@ -284,6 +284,12 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
         raise
     finally:
         coach.close()
+    if video is not None and clip is not None and Path(clip) in map(Path, result.written):
+        from coach.audio import copy_audio
+
+        silent = copy_audio(video, Path(clip))
+        if silent:
+            print(f"note: {silent}; {printable(clip)} stays silent", file=sys.stderr)
     summary = result.summary
     print(f"analyzed {summary['frames']} frames ({summary['duration_seconds']:.1f} s): "
           f"longest straight hold {summary['longest_straight_hold_seconds']:.1f} s")
