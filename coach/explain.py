@@ -18,7 +18,13 @@ import cv2
 import numpy as np
 
 from coach.errors import InputError
-from coach.overlay import MIN_DRAW_CONFIDENCE, draw_ghost, draw_skeleton, ui_scale
+from coach.overlay import (
+    MIN_DRAW_CONFIDENCE,
+    draw_ghost,
+    draw_skeleton,
+    legible_factor,
+    ui_scale,
+)
 from engine.explain import (
     Explanation,
     apply_correction,
@@ -42,9 +48,6 @@ _LIVE_STEPS = 25
 NOT_HANDSTAND = "not_handstand"  # the form class for which nothing is corrected
 _LIVE_REUSE_FRAMES = 15
 _LIVE_REUSE_PERCENT = 3.0
-# Photos smaller than this (pixels high) are enlarged, at most by MAX_ENLARGE, for legible text.
-MIN_PANEL_HEIGHT = 480
-MAX_ENLARGE = 4.0
 
 
 def explain(keypoints: np.ndarray, classifier, **search) -> Explanation:
@@ -178,7 +181,7 @@ def _ideal(ideal: IdealPose | None | bool) -> IdealPose | None:
 
 def _enlarged(bgr: np.ndarray, explanation: Explanation) -> tuple[np.ndarray, Explanation]:
     """Small photos (web thumbnails) are enlarged so that labels and cues stay readable."""
-    factor = min(MAX_ENLARGE, MIN_PANEL_HEIGHT / max(1, bgr.shape[0]))
+    factor = legible_factor(bgr.shape[0])
     if factor <= 1.0:
         return bgr, explanation
 

@@ -6,7 +6,7 @@ show exactly the same pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -75,6 +75,35 @@ class OverlayState:
 def ui_scale(width: int, height: int) -> float:
     """Size factor for lines and text so the overlay reads the same at any resolution."""
     return float(np.clip(min(width, height) / 540.0, 0.55, 3.0))
+
+
+# Images smaller than this (pixels high) are enlarged, at most by MAX_ENLARGE, so that the
+# banner, cues and labels stay legible on web thumbnails.
+MIN_LEGIBLE_HEIGHT = 480
+MAX_ENLARGE = 4.0
+
+
+def legible_factor(height: int) -> float:
+    """How much to enlarge an image ``height`` pixels high before drawing text on it (>= 1)."""
+    return max(1.0, min(MAX_ENLARGE, MIN_LEGIBLE_HEIGHT / max(1, int(height))))
+
+
+def enlarged_for_text(bgr: np.ndarray, analysis: FrameAnalysis) -> tuple[np.ndarray, FrameAnalysis]:
+    """A small photo and its analysis scaled up by :func:`legible_factor` (else unchanged)."""
+    factor = legible_factor(bgr.shape[0])
+    if factor <= 1.0:
+        return bgr, analysis
+
+    def scaled(points: np.ndarray | None) -> np.ndarray | None:
+        if points is None:
+            return None
+        points = np.array(points, dtype=np.float32, copy=True)
+        points[..., :2] *= factor
+        return points
+
+    bgr = cv2.resize(bgr, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    return bgr, replace(analysis, keypoints=scaled(analysis.keypoints),
+                        ghost=scaled(analysis.ghost))
 
 
 def _blend_rect(image: np.ndarray, top_left, bottom_right, color, alpha: float) -> None:

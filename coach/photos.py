@@ -11,7 +11,7 @@ import numpy as np
 
 from coach.analysis import FormCoach, verdict_probabilities
 from coach.errors import CoachError, InputError, ModelError, OutputError, printable
-from coach.overlay import OverlayState, draw_overlay
+from coach.overlay import OverlayState, draw_overlay, enlarged_for_text
 from coach.recorder import check_writable, output_error
 from coach.sources import IMAGE_SUFFIXES, read_image
 from coach.timeline import write_json_atomic
@@ -121,7 +121,8 @@ def analyze_photos(
             "image_size": list(analysis.image_size),
         })
         if save is not None:
-            annotated = draw_overlay(bgr, analysis, OverlayState(show_hold=False))
+            annotated = draw_overlay(*enlarged_for_text(bgr, analysis),
+                                     OverlayState(show_hold=False))
             try:
                 report.written.append(
                     _write_image(annotated_path(save, image_path, many), annotated))

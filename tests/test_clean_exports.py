@@ -48,3 +48,29 @@ def test_recordings_carry_the_panel_only_with_debug_overlay(tmp_path, debug_over
     flat = np.array([_stats_corner(f) for f in frames[3:]])
     drawn = np.abs(corner - flat).mean()
     assert (drawn > 3.0) == debug_overlay, drawn
+
+
+def test_small_photos_are_saved_large_enough_to_read(tmp_path):
+    from coach.cli import main
+
+    small = tmp_path / "thumb.png"
+    cv2.imwrite(str(small), np.full((120, 90, 3), 120, np.uint8))
+    out = tmp_path / "thumb_coach.png"
+    main(["--image", str(small), "--save", str(out)])
+    saved = cv2.imread(str(out))
+    assert saved.shape[0] == 480 and saved.shape[1] == 360  # enlarged 4x, aspect kept
+    # The banner is drawn at the enlarged size: its dark band spans the full width.
+    assert (saved[5, :, :].astype(int).mean() < 110)
+
+
+def test_enlarging_scales_the_pose_with_the_image():
+    from coach.analysis import FrameAnalysis
+    from coach.overlay import enlarged_for_text
+
+    keypoints = np.full((16, 3), 10.0, np.float32)
+    analysis = FrameAnalysis(index=0, timestamp=0.0, image_size=(100, 200), keypoints=keypoints)
+    bigger, scaled = enlarged_for_text(np.zeros((200, 100, 3), np.uint8), analysis)
+    assert bigger.shape[:2] == (480, 240)
+    assert scaled.keypoints[0, 0] == 24.0 and scaled.keypoints[0, 2] == 10.0
+    same, unchanged = enlarged_for_text(np.zeros((600, 400, 3), np.uint8), analysis)
+    assert same.shape[:2] == (600, 400) and unchanged is analysis
