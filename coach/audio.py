@@ -26,7 +26,7 @@ def has_audio(video: Path) -> bool:
     """Whether ``video`` holds an audio stream (asks ffmpeg; False when it cannot tell)."""
     try:
         probe = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(video)],
-                               capture_output=True, text=True, timeout=60)
+                               capture_output=True, text=True, errors="replace", timeout=60)
     except (OSError, subprocess.SubprocessError):
         return False
     return bool(_AUDIO_STREAM.search(probe.stderr))
@@ -50,7 +50,8 @@ def copy_audio(source: Path, clip: Path) -> str:
                "-i", str(source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
                "-c:a", "aac", "-b:a", "128k", "-shortest", str(temporary)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                              timeout=600)
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines()
             return f"sound not copied ({lines[-1] if lines else 'ffmpeg failed'})"

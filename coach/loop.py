@@ -342,6 +342,12 @@ class CoachSession:
         from coach.sources import count_frames
 
         saved = count_frames(clip)
+        if saved == 0:
+            # Not one playable frame (the first fragment never completed): the file is no clip,
+            # and the analysis in the timeline is worth more than agreeing with nothing.
+            clip.unlink(missing_ok=True)
+            return type(error)(f"{error} (no frame of the clip could be saved; the timeline "
+                               "keeps every analyzed frame)")
         if self._timeline is not None:
             self._timeline.keep_first(saved)
         else:

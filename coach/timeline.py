@@ -189,15 +189,19 @@ class TimelineWriter:
         self.records: list[dict] = []
         self.partial_path: Path | None = None
         self._partial = None
+        # Where each record's line ends in the journal (ASCII JSON: characters are bytes).
+        self._journal_ends: list[int] = []
         if self.path.exists() and not self.path.is_file():
             return  # a device or pipe gets the final JSON only
         self.partial_path = self.path.with_name(self.path.name + ".partial.jsonl")
         try:
             self._partial = open(self.partial_path, "w", encoding="utf-8")  # noqa: SIM115
-            self._partial.write(json.dumps({"meta": self.meta}) + "\n")
+            header = json.dumps({"meta": self.meta}) + "\n"
+            self._partial.write(header)
             self._partial.flush()
         except OSError as error:
             raise output_error(self.partial_path, error) from None
+        self._journal_ends.append(len(header))
 
     def append(self, record: dict) -> None:
         """Adds one frame record (and flushes it to the partial file).
@@ -207,16 +211,29 @@ class TimelineWriter:
                 the timeline holds exactly the frames before it (as the clip does).
         """
         if self._partial is not None:
+            line = json.dumps(record, separators=(",", ":")) + "\n"
             try:
-                self._partial.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self._partial.write(line)
                 self._partial.flush()
             except OSError as error:
                 raise output_error(self.partial_path, error) from None
+            self._journal_ends.append(self._journal_ends[-1] + len(line))
         self.records.append(record)
 
     def keep_first(self, count: int) -> None:
-        """Drops the records after the first ``count`` (to match a clip cut short)."""
+        """Drops the records after the first ``count``, in the journal too (a clip cut short).
+
+        Truncating frees space, so this works on a full disk as well.
+        """
         del self.records[count:]
+        if self.partial_path is None or not self._journal_ends:
+            return
+        if self._partial is not None:
+            partial, self._partial = self._partial, None
+            with contextlib.suppress(OSError):  # its unwritten tail is cut off below anyway
+                partial.close()
+        with contextlib.suppress(OSError):
+            os.truncate(self.partial_path, self._journal_ends[len(self.records)])
 
     def close(self, summary: dict | None = None) -> Path:
         """Writes the complete timeline atomically and removes the partial file.

@@ -256,3 +256,14 @@ def test_photo_json_is_locked_too(tmp_path, capsys):
     with OutputLock([results]):
         code, _, err = run_main(capsys, "--image", image, "--json", results)
     assert code == EXIT_OUTPUT and "another formcoach run" in the_error(err)
+
+
+def test_cutting_the_timeline_to_a_short_clip_cuts_the_journal_too(tmp_path):
+    from coach.timeline import load_timeline
+
+    writer = TimelineWriter(tmp_path / "timeline.json", {"source": "x", "fps": 30.0})
+    for index in range(5):
+        writer.append(_record(index))
+    writer.keep_first(2)  # the clip that failed holds two playable frames
+    journal = load_timeline(writer.partial_path)
+    assert [r["frame"] for r in journal["frames"]] == [0, 1] and journal["meta"]["source"] == "x"
