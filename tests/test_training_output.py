@@ -77,3 +77,65 @@ def test_a_failed_run_leaves_the_destination_as_it_was(tmp_path, monkeypatch, ca
     assert target.read_bytes() == b"old weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["form_handstand.pt"]
     assert "error:" in capsys.readouterr().err
+
+
+def test_single_group_labels_are_held_out_by_segment_or_photo():
+    from training.splits import SEGMENT_FRAMES, single_group_fallback
+
+    frames = [f"clip.mp4#{i}" for i in range(4 * SEGMENT_FRAMES)]
+    groups, note = single_group_fallback(["video:clip.mp4"] * len(frames), frames)
+    assert len(set(groups)) == 4 and "one group" in note and "segment" in note
+    photos = [f"/p/{i}.png" for i in range(5)]
+    groups, note = single_group_fallback(["folder:/p"] * 5, photos)
+    assert list(groups) == photos and "by photo" in note
+    several = ["folder:/a", "folder:/b"]
+    groups, note = single_group_fallback(several, ["/a/1.png", "/b/1.png"])
+    assert list(groups) == several and note == ""
+
+
+def _one_folder_store(monkeypatch, count: int = 24):
+    import numpy as np
+
+    import training.store
+    from engine.form import FORM_LABELS
+
+    rng = np.random.default_rng(0)
+
+    class OneFolder:
+        keypoints = np.concatenate([rng.uniform(50, 150, (count, 16, 2)),
+                                    np.ones((count, 16, 1))], axis=2).astype(np.float32)
+        image_sizes = np.full((count, 2), 200.0)
+        labels = np.array([FORM_LABELS[i % len(FORM_LABELS)] for i in range(count)])
+        groups = np.full(count, "folder:/photos")
+        files = np.array([f"/photos/{i}.png" for i in range(count)])
+
+        def __len__(self):
+            return count
+
+    monkeypatch.setattr(training.store, "load_labeled_set", lambda _db: OneFolder())
+
+
+def test_labels_from_one_folder_still_get_a_test_and_the_user_is_told(monkeypatch):
+    _one_folder_store(monkeypatch)
+    notes: list[str] = []
+    train, test = train_form.labeled_sets("labels.db", 4, 0.25, seed=0, log=notes.append)
+    assert len(test) > 0 and len(train) + len(test) == 24  # no more "0 test"
+    assert not set(train.groups) & set(test.groups)
+    assert len(notes) == 1 and "one group" in notes[0]
+
+
+def test_label_gain_prints_before_and_after_with_intervals(monkeypatch):
+    from engine.form import DEFAULT_FORM_WEIGHTS
+    from training.label_gain import report_label_gain
+
+    _one_folder_store(monkeypatch)
+    _, test = train_form.labeled_sets("labels.db", 1, 0.5, seed=0, log=lambda _note: None)
+    lines: list[str] = []
+    result = report_label_gain(DEFAULT_FORM_WEIGHTS, DEFAULT_FORM_WEIGHTS, test, 0, lines.append)
+    text = "\n".join(lines)
+    assert "before" in text and "after" in text and "95 %" in text
+    assert result["before"]["metrics"] == result["after"]["metrics"]  # same weights twice
+    low, high = result["after"]["ci95"]["accuracy"]
+    assert low <= result["after"]["metrics"]["accuracy"] <= high
+    assert report_label_gain(None, DEFAULT_FORM_WEIGHTS, test.subset([]), 0, lines.append) is None
+    assert "no labeled examples were held out" in lines[-1]

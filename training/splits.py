@@ -82,3 +82,43 @@ def group_kfold(
         (np.flatnonzero(sample_fold != k).astype(np.int64), np.flatnonzero(sample_fold == k))
         for k in range(folds)
     ]
+
+
+# When all labels come from one video, its frames are held out in runs of this many (2 s at
+# 30 fps): neighbouring frames are near copies, so single frames would leak into the test.
+SEGMENT_FRAMES = 60
+
+
+def single_group_fallback(groups: Sequence[str] | np.ndarray, files: Sequence[str] | np.ndarray
+                          ) -> tuple[np.ndarray, str]:
+    """Finer split groups for when every sample is in one group, and a note saying so.
+
+    One group cannot be split (everything would land on one side: "0 test"), so the frames of
+    one video are grouped by :data:`SEGMENT_FRAMES`-frame segment and photos of one folder
+    each become their own group. That test is optimistic (one session's examples look alike),
+    which the note tells the user.
+
+    Args:
+        groups: (N,) group of each sample (``training.store.group_of``).
+        files: (N,) the sample's file, ``path#frame`` for video frames.
+
+    Returns:
+        (groups, note): the groups to split by (unchanged, with note "", when there are
+        several already).
+    """
+    groups = np.asarray(groups, dtype=str)
+    names = np.unique(groups)
+    if len(names) != 1 or len(groups) < 2:
+        return groups, ""
+    files = [str(name) for name in files]
+    if all("#" in name for name in files):
+        frames = np.array([int(name.rsplit("#", 1)[1]) for name in files])
+        finer = np.array([f"{names[0]}@{frame // SEGMENT_FRAMES}" for frame in frames])
+        how = f"by {SEGMENT_FRAMES}-frame segment of the video"
+    else:
+        finer = np.array(files, dtype=str)
+        how = "by photo"
+    note = (f"all {len(groups)} labeled examples come from one group ({names[0]}): holding out "
+            f"{how} instead ({len(np.unique(finer))} groups; optimistic, since one session's "
+            "examples look alike; label a second video or folder for an honest test)")
+    return finer, note

@@ -48,6 +48,7 @@ from engine.features import (
 )
 from engine.form import (
     CHECKPOINT_KIND,
+    DEFAULT_FORM_WEIGHTS,
     FORM_LABELS,
     FormClassifier,
     InputChecks,
@@ -55,6 +56,7 @@ from engine.form import (
 )
 from engine.models import create_model
 from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
+from training.label_gain import report_label_gain
 from training.model_output import default_run_weights, staged_model, usage_hint
 
 STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
@@ -214,14 +216,18 @@ def synthetic_set(generate: Generator, count: int, clip_length: int, seed: int) 
 
 
 def labeled_sets(
-    db_path: str, clip_length: int, test_fraction: float, seed: int
+    db_path: str, clip_length: int, test_fraction: float, seed: int,
+    log: Callable[[str], None] = print,
 ) -> tuple[ClipSet, ClipSet]:
     """User-labeled examples of a label store as one-frame clips, split by group.
+
+    When all of them form one group (one video or folder), they are split by segment of the
+    video or by photo instead, and ``log`` says so (``training.splits.single_group_fallback``).
 
     Returns:
         (train, test) clip sets; frames of one group are on one side only.
     """
-    from training.splits import group_split
+    from training.splits import group_split, single_group_fallback
     from training.store import load_labeled_set
 
     labeled = load_labeled_set(db_path)
@@ -235,6 +241,9 @@ def labeled_sets(
         groups=np.asarray(labeled.groups, dtype=str),
         source=np.full(count, "labeled"),
     )
+    every.groups, note = single_group_fallback(every.groups, labeled.files)
+    if note:
+        log(note)
     train_idx, test_idx = group_split(every.groups, test_fraction, np.random.default_rng(seed))
     return every.subset(train_idx), every.subset(test_idx)
 
@@ -648,7 +657,7 @@ def run(
     labeled_train, labeled_test = empty, empty
     if config.store:
         labeled_train, labeled_test = labeled_sets(
-            config.store, config.clip_length, config.labeled_test_fraction, config.seed
+            config.store, config.clip_length, config.labeled_test_fraction, config.seed, log
         )
         log(f"labeled examples: {len(labeled_train)} train, {len(labeled_test)} test")
     synthetic_train = synthetic_val = synthetic_test = empty
@@ -787,6 +796,13 @@ def main(argv: list[str] | None = None) -> int:
             run(config, staged, dev_cache=dev_cache, command=command.strip(),
                 report=not args.no_report, log=log)
         log(f"published {out} with its card {card_path_for(out)}")
+        if config.store:  # the same held-out examples as in training (same seed)
+            _, labeled_test = labeled_sets(config.store, config.clip_length,
+                                           config.labeled_test_fraction, config.seed,
+                                           log=lambda _note: None)
+            before = None if out.resolve() == DEFAULT_FORM_WEIGHTS.resolve() \
+                else DEFAULT_FORM_WEIGHTS
+            report_label_gain(before, out, labeled_test, config.seed, log)
         log(usage_hint(out))
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
