@@ -16,6 +16,8 @@ import numpy as np
 
 from engine.form import FORM_LABELS, load_form_model
 
+# Below this many held-out groups a bootstrap over groups says little about the spread.
+FEW_GROUPS = 5
 FIGURES = (("straight_banana_balanced_accuracy", "balanced acc. straight/banana"),
            ("macro_f1", "macro-F1 (4 classes)"), ("accuracy", "accuracy"))
 
@@ -67,6 +69,9 @@ def format_comparison(result: dict) -> str:
         lines.append(f"{name}: {result[name]['weights']}")
     if result["before"] is None:
         lines.append("before: no previous model to compare with")
+    if result["groups"] < FEW_GROUPS:
+        lines.append(f"only {result['groups']} group(s) held out: the intervals cannot show how "
+                     "much the figures vary between people or sessions")
     return "\n".join(lines)
 
 
