@@ -171,6 +171,15 @@ def symlink_to_dev_full(name: str) -> Callable[[Path], None]:
     return setup
 
 
+def fifo(name: str) -> Callable[[Path], None]:
+    """``{out}/<name>`` becomes a named pipe: opening it for reading would block forever."""
+
+    def setup(out: Path) -> None:
+        os.mkfifo(out / name)
+
+    return setup
+
+
 VIDEO_OUT = ("--save", "{out}/clip.mp4", "--json", "{out}/timeline.json", "--no-window")
 PHOTO_OUT = ("--json", "{out}/photos.json")
 FLAKY = (
@@ -250,6 +259,11 @@ CLI_CASES: tuple[CliCase, ...] = (
     _video("garbled_mp4", "garbled_mp4", "garbled.mp4", "decode|corrupt|frames"),
     _video("zero_frame_mp4", "zero_frame_mp4", "zero_frames.mp4", "frames|decode|video"),
     _video("audio_only_mp4", "audio_only_mp4", "voice_memo.mp4", "frames|decode|video"),
+    *(CliCase(f"{flag[2:]}_is_{name}", (flag, path, *outputs), "fail",
+              (path.rsplit("/", 1)[-1], "not a regular file"), 3, setup=setup)
+      for flag, outputs in (("--video", VIDEO_OUT), ("--image", PHOTO_OUT))
+      for name, path, setup in (("dev_zero", "/dev/zero", None), ("dev_null", "/dev/null", None),
+                                ("fifo", "{out}/pipe.mp4", fifo("pipe.mp4")))),
     CliCase("truncated_faststart_mp4", ("--video", "{truncated_faststart_mp4}", *VIDEO_OUT),
             "either", ("truncated_fs.mp4",), None, both(outputs_valid_if_present)),
     CliCase("one_frame_mp4", ("--video", "{one_frame_mp4}", *VIDEO_OUT), "ok",
@@ -279,6 +293,10 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase("camera_device_path_missing", ("--camera", "/dev/video_does_not_exist",
                                            "--no-window"), "fail",
             ("video_does_not_exist",), 3),
+    CliCase("camera_not_a_number", ("--camera", "abc", "--no-window"), "fail",
+            ("--camera", "abc"), 2),
+    CliCase("camera_negative_index", ("--camera", "-1", "--no-window"), "fail",
+            ("--camera", "-1"), 2),
     CliCase("camera_delivers_nothing", ("--camera", "0", *VIDEO_OUT), "fail",
             ("camera 0", "no frames|delivers"), 3, outputs_valid_if_present,
             prelude=FLAKY.format(n=0, how="false")),

@@ -15,6 +15,8 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
+from coach.sources import count_frames
+
 SKIN_BGR = (140, 170, 215)
 SHIRT_BGR = (60, 60, 200)
 PANTS_BGR = (90, 50, 30)
@@ -238,19 +240,8 @@ def corrupt_middle(source: Path, path: Path, seed: int = 0, keep_head: int = 64)
 
 
 def count_video_frames(path: Path) -> int:
-    """Decodes ``path`` fully with OpenCV and returns how many frames it holds (0 if none)."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            return 0
-        count = 0
-        while True:
-            ok, _ = capture.read()
-            if not ok:
-                return count
-            count += 1
-    finally:
-        capture.release()
+    """Decodes ``path`` fully and returns how many frames it holds (0 if none)."""
+    return count_frames(path)
 
 
 def probe_fps(path: Path) -> float:
