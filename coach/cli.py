@@ -55,7 +55,8 @@ file, no camera),
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents every option in ``--help``)."""
     parser = argparse.ArgumentParser(
-        prog="run_coach.py",
+        # The installed console script says its own name in usage lines.
+        prog="formcoach" if Path(sys.argv[0]).name == "formcoach" else "run_coach.py",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
