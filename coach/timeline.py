@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from coach.analysis import FrameAnalysis, HoldTimer, verdict_probabilities
-from coach.errors import CoachError, InputError
+from coach.errors import CoachError, InputError, printable
 from coach.recorder import check_writable, output_error
 from engine.verdict import FORM_LABELS, UNKNOWN_LABEL
 
@@ -356,7 +356,7 @@ def recover(journal: Path | str, out: Path | str | None = None) -> Path:
                            "source": timeline["meta"].get("source"), "stop_reason": "recovered"}
     write_json_atomic(out, timeline)
     write_json_atomic(recovered_summary_path(out), timeline["summary"])
-    plot_timeline(timeline["frames"], out.with_suffix(".png"), title=out.stem)
+    plot_timeline(timeline["frames"], out.with_suffix(".png"), title=printable(out.stem))
     return out
 
 
@@ -382,10 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = recover(args.journal, args.out)
     except CoachError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return error.exit_code
-    print(f"wrote {written}, {recovered_summary_path(written)} and "
-          f"{written.with_suffix('.png')}")
+    print(f"wrote {printable(written)}, {printable(recovered_summary_path(written))} and "
+          f"{printable(written.with_suffix('.png'))}")
     return 0
 
 

@@ -267,3 +267,13 @@ def test_cutting_the_timeline_to_a_short_clip_cuts_the_journal_too(tmp_path):
     writer.keep_first(2)  # the clip that failed holds two playable frames
     journal = load_timeline(writer.partial_path)
     assert [r["frame"] for r in journal["frames"]] == [0, 1] and journal["meta"]["source"] == "x"
+
+
+def test_recover_prints_odd_names_escaped(tmp_path, capsys):
+    from coach import timeline
+
+    writer = TimelineWriter(tmp_path / f"{ODD}.json", {"source": "x", "fps": 30.0})
+    writer.append(_record(0))
+    assert timeline.main(["recover", str(writer.partial_path)]) == 0
+    assert "kick\\xff\\xfe\\nup.json" in capsys.readouterr().out
+    assert json.loads((tmp_path / f"{ODD}.summary.json").read_text())["frames"] == 1
