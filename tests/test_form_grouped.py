@@ -152,3 +152,36 @@ def test_confidence_becomes_a_straight_banana_soft_target():
     np.testing.assert_allclose(targets[2], [0, 0, 1, 0])
     np.testing.assert_allclose(targets[3], [0.5, 0.5, 0, 0])  # front view: cannot tell
     np.testing.assert_allclose(weight, [1.0, 1.0, 0.7, 0.4])
+
+
+def test_timeline_notes_become_labeled_ranges():
+    from training.pose_cache import timeline_segments, video_frame_rows
+
+    notes = ("25fps 7.6s 480x480; 0-4 crouch, 5 kick-up, 6-7.6 freestanding hold near-straight, "
+             "8 come down")
+    assert timeline_segments(notes) == [(0.25, 4.75, "not_handstand"),
+                                        (5.25, 5.75, "other_handstand"),
+                                        (6.25, 7.35, "straight")]
+    assert timeline_segments("25fps 8.0s 480x480; squat then low crow") == [
+        (0.25, 7.75, "not_handstand")]
+    assert timeline_segments("25fps 7.0s 480x480; crouch and tuck hops onto hands") == []
+    assert timeline_segments("25fps 2.7s 480x480; cartwheel") == []
+    rows = video_frame_rows([{"file": "v.mp4", "label": "video", "notes": notes},
+                             {"file": "p.jpg", "label": "straight", "notes": ""}], fps=2.0)
+    assert [r["file"] for r in rows[-3:]] == ["v.mp4@6.25s", "v.mp4@6.75s", "v.mp4@7.25s"]
+    assert {r["label"] for r in rows} == {"not_handstand", "other_handstand", "straight"}
+
+
+def test_video_frames_are_trained_on_but_never_scored(tmp_path, pretrained):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(7), count=64, groups=8)
+    data = dict(np.load(path))
+    data["kinds"] = np.where(np.arange(64) % 2 == 0, "photo", "video_frame")
+    np.savez(path, **data)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    assert set(real.source) == {"real", "real video"}
+    result = evaluate.grouped_evaluation(classifier, config, train, val, real, confidences,
+                                         folds=2, resamples=20, log=lambda _: None)
+    photos = (real.source == "real") & (confidences >= evaluate.EVAL_MIN_CONFIDENCE)
+    assert result["rows"] == int(photos.sum())

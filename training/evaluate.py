@@ -179,17 +179,16 @@ def load_real_rows(paths: list[Path], clip_length: int = 1):
         clip_length: frames per clip (the photo is repeated).
 
     Returns:
-        ``(clips, confidences, files)``: a ``training.train_form.ClipSet`` (source "real",
-        weight = the labeler's confidence, view 0 for front/back views, 1 for other named
-        views, NaN where the cache names none, groups from the cache) and the (N,)
-        confidences and file names.
+        ``(clips, confidences, files)``: a ``training.train_form.ClipSet`` (source "real", or
+        "real video" for frames sampled from videos, trained on but never scored; weight = the
+        labeler's confidence, view 0 for front/back views, 1 for other named views, NaN where
+        the cache names none, groups from the cache) and the (N,) confidences and file names.
     """
     from training.train_form import ClipSet
 
     parts, confidences, files = [], [], []
     for path in paths:
         data, keep, _ = _cache_rows(path)
-        count = int(keep.sum())
         views = np.asarray(data.get("views", np.full(len(keep), "")))[keep].astype(str)
         view = np.where(np.isin(views, HIDDEN_VIEWS), 0.0, np.where(views == "", np.nan, 1.0))
         confidence = np.asarray(data["confidences"], dtype=np.float32)[keep]
@@ -202,7 +201,8 @@ def load_real_rows(paths: list[Path], clip_length: int = 1):
                             dtype=np.int64),
             view=view.astype(np.float32),
             groups=np.asarray(groups)[keep].astype(str),
-            source=np.full(count, "real"),
+            source=np.where(np.asarray(data.get("kinds", np.full(len(keep), "photo")))[keep]
+                            == "video_frame", "real video", "real"),
             weight=confidence,
         ))
         confidences.append(confidence)
@@ -445,7 +445,8 @@ def grouped_evaluation(
             f"{len(np.unique(fold_test.groups))} groups")
     for name, p in probabilities.items():
         predicted[name] = p.argmax(-1)
-    scored = confidences >= EVAL_MIN_CONFIDENCE
+    # Video frames are a handful of people's footage labeled from notes: trained on only.
+    scored = (confidences >= EVAL_MIN_CONFIDENCE) & (real.source == "real")
     order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
     methods = {}
     for name in order:
@@ -457,7 +458,8 @@ def grouped_evaluation(
             "ci95": bootstrap_intervals(*args, real.groups[scored],
                                         np.random.default_rng(config.seed + 78), resamples),
         }
-    hidden = (~scored) & (real.view == 0) & np.isin(truth, (STRAIGHT, BANANA))
+    hidden = ((confidences < EVAL_MIN_CONFIDENCE) & (real.source == "real") & (real.view == 0)
+              & np.isin(truth, (STRAIGHT, BANANA)))
     return {
         "methods": methods,
         "hidden_view_cannot_judge": {

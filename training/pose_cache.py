@@ -2,21 +2,27 @@
 
 Usage:
     python -m training.pose_cache --data PATH/handstand_dev --out cache/handstand_dev_blazepose.npz
+    python -m training.pose_cache --data PATH/handstand_more --out cache/handstand_more_videos.npz \
+        --videos-only [--fps 2]
 
 ``PATH/labels.csv`` lists ``file,label,confidence,...`` (handstand_dev's ``notes`` or
 handstand_more's ``view,notes,person,source_repo,...``); every listed image is run through
-BlazePose in image mode (0°/180° handling included); rows labeled ``video`` are skipped. The
-cache holds, per image: ``files``, ``labels``, ``confidences``, ``groups`` (the person or
-source a grouped evaluation keeps together, see ``row_group``), ``views`` (``side``,
-``front``, ... or "" when not given), ``keypoints`` (N, 16, 3) canonical pixels (NaN where no
-person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as (w, h),
-``rotations`` (N,), and the back-end ``version``.
+BlazePose in image mode (0°/180° handling included). Rows labeled ``video`` are skipped, or
+with ``--videos-only`` they are the only ones read: frames sampled at ``--fps`` inside the
+ranges of their timeline note whose label ``timeline_segments`` can name (file
+``VIDEO@12.50s``, the video's label confidence, view and group). The cache holds, per image:
+``files``, ``labels``, ``confidences``, ``kinds`` (``photo`` / ``video_frame``), ``groups``
+(the person or source a grouped evaluation keeps together, see ``row_group``), ``views``
+(``side``, ``front``, ... or "" when not given), ``keypoints`` (N, 16, 3) canonical pixels (NaN
+where no person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as
+(w, h), ``rotations`` (N,), and the back-end ``version``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -54,13 +60,113 @@ def row_group(row: dict[str, str], dataset: str) -> str:
     return f"{dataset}:{parts[0]}"
 
 
-def build_cache(data_dir: Path, out_path: Path) -> dict[str, np.ndarray]:
+# Words of a timeline note that name a segment's label, tried in this order (first match wins);
+# a segment naming none of them, or a transition or an ambiguous shape, is left out.
+_SKIP = (r"black|come[ -]?down|\bdown\b|cartwheel|push-?ups?|press|walkover|flag|planche|"
+         r"overbalance|partial|cropped|walk feet|text\)")
+_TIMELINE_WORDS = (
+    (_SKIP, None),
+    (r"not handstand", "not_handstand"),
+    (r"banana|arched", "banana"),
+    (r"split|straddle|pike|tuck|kick|legs apart|one-arm|one foot|one leg|bent|scorpion|jump",
+     "other_handstand"),
+    (r"straight|legs together", "straight"),
+    (r"\bstand(ing)?\b|crouch|squat|crow|kneel|fold|plank|set-up|measure|prepare", "not_handstand"),
+)
+_SEGMENT = re.compile(r"(\d+(?:\.\d+)?)(?:\s*[-\u2013]\s*(\d+(?:\.\d+)?))?s?\s+([^,;]+)")
+# Seconds left out at each end of a segment (the note's times are rounded to whole seconds).
+SEGMENT_MARGIN = 0.25
+
+
+def segment_label(text: str, *, unambiguous: bool = False) -> str | None:
+    """The label a timeline note's segment text names, or None (see ``_TIMELINE_WORDS``).
+
+    Args:
+        text: the segment's words.
+        unambiguous: also None when the words name more than one label ("crouch and tuck
+            hops": a note without times that spans several phases).
+    """
+    found = [label for pattern, label in _TIMELINE_WORDS if re.search(pattern, text.lower())]
+    if not found or (unambiguous and len(set(found)) > 1):
+        return None
+    return found[0]
+
+
+def timeline_segments(notes: str) -> list[tuple[float, float, str]]:
+    """Labeled time ranges of a video's note, e.g. ``"25fps 6.6s 480x480; 0-3s crouch, ..."``.
+
+    "A-B text" covers seconds A to B (a whole-second B to the end of that second), "A text"
+    the second A; a note without times ("squat then crow pose (not handstand)") covers the
+    whole video when its words name one label only. Ranges are shrunk by ``SEGMENT_MARGIN``
+    at both ends.
+
+    Returns:
+        (start, end, label) in seconds, only for segments ``segment_label`` names.
+    """
+    duration_match = re.search(r"(\d+(?:\.\d+)?)s\b", notes)
+    if duration_match is None or ";" not in notes:
+        return []
+    duration = float(duration_match.group(1))
+    timeline = notes.split(";", 1)[1]
+    segments = []
+    matches = list(_SEGMENT.finditer(timeline))
+    if not matches:
+        matches = [None]
+    for match in matches:
+        if match is None:
+            start, end, text = 0.0, duration, timeline
+        else:
+            start = float(match.group(1))
+            last = float(match.group(2) or match.group(1))
+            end = min(last + 1.0 if last.is_integer() else last, duration)
+            text = match.group(3)
+        label = segment_label(text, unambiguous=match is None)
+        if label and end - start > 2 * SEGMENT_MARGIN:
+            segments.append((start + SEGMENT_MARGIN, end - SEGMENT_MARGIN, label))
+    return segments
+
+
+def video_frame_rows(rows: list[dict[str, str]], fps: float) -> list[dict[str, str]]:
+    """One row per frame sampled at ``fps`` inside each video's labeled timeline ranges."""
+    out = []
+    for row in rows:
+        if row["label"] != "video":
+            continue
+        for start, end, label in timeline_segments(row.get("notes", "")):
+            for time in np.arange(start, end, 1.0 / fps):
+                out.append({**row, "label": label, "video": row["file"],
+                            "time": f"{time:.2f}", "file": f"{row['file']}@{time:.2f}s"})
+    return out
+
+
+def _read_image(data_dir: Path, row: dict[str, str]) -> np.ndarray | None:
+    """The image of a row: a photo, or a video's frame at ``row["time"]`` seconds."""
+    if "video" not in row:
+        return cv2.imread(str(data_dir / row["file"]), cv2.IMREAD_COLOR)
+    capture = cv2.VideoCapture(str(data_dir / row["video"]))
+    capture.set(cv2.CAP_PROP_POS_MSEC, float(row["time"]) * 1000.0)
+    ok, image = capture.read()
+    capture.release()
+    return image if ok else None
+
+
+def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None
+                ) -> dict[str, np.ndarray]:
     """Runs BlazePose on every image listed in ``data_dir/labels.csv`` and saves the cache.
+
+    Args:
+        data_dir: folder holding ``labels.csv``.
+        out_path: the ``.npz`` to write.
+        video_fps: None: the photos; a rate: only frames of the videos, sampled at that rate.
 
     Returns:
         The arrays written to ``out_path``.
     """
-    rows = [row for row in read_label_csv(data_dir / "labels.csv") if row["label"] != "video"]
+    rows = read_label_csv(data_dir / "labels.csv")
+    if video_fps is None:
+        rows = [row for row in rows if row["label"] != "video"]
+    else:
+        rows = video_frame_rows(rows, video_fps)
     backend = BlazePoseBackend(stream=False)
     count = len(rows)
     keypoints = np.full((count, skeleton.NUM_JOINTS, 3), np.nan, dtype=np.float32)
@@ -68,7 +174,7 @@ def build_cache(data_dir: Path, out_path: Path) -> dict[str, np.ndarray]:
     sizes = np.zeros((count, 2), dtype=np.int32)
     rotations = np.zeros(count, dtype=np.int16)
     for index, row in enumerate(rows):
-        image = cv2.imread(str(data_dir / row["file"]), cv2.IMREAD_COLOR)
+        image = _read_image(data_dir, row)
         if image is None:
             print(f"skipping unreadable image {row['file']}", file=sys.stderr)
             continue
@@ -84,6 +190,7 @@ def build_cache(data_dir: Path, out_path: Path) -> dict[str, np.ndarray]:
         "confidences": np.array([float(row.get("confidence") or 1.0) for row in rows]),
         "groups": np.array([row_group(row, data_dir.name) for row in rows]),
         "views": np.array([row.get("view") or "" for row in rows]),
+        "kinds": np.array(["video_frame" if "video" in row else "photo" for row in rows]),
         "keypoints": keypoints,
         "landmarks": landmarks,
         "image_sizes": sizes,
@@ -101,11 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder holding labels.csv")
     parser.add_argument("--out", type=Path, required=True, help="output .npz")
+    parser.add_argument("--videos-only", action="store_true",
+                        help="frames of the videos' labeled timeline ranges instead of photos")
+    parser.add_argument("--fps", type=float, default=2.0, help="video frames per second")
     args = parser.parse_args(argv)
     if not (args.data / "labels.csv").is_file():
         print(f"error: no labels.csv in {args.data}", file=sys.stderr)
         return 2
-    arrays = build_cache(args.data, args.out)
+    arrays = build_cache(args.data, args.out, args.fps if args.videos_only else None)
     found = int(np.isfinite(arrays["keypoints"][:, 0, 0]).sum())
     print(f"wrote {args.out}: {found}/{len(arrays['files'])} images with a person")
     return 0

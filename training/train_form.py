@@ -140,12 +140,12 @@ class FormTrainConfig:
     labeled_only: bool = False
     roll_degrees: float = 0.0
     real_caches: list[str] = field(default_factory=list)
-    finetune_epochs: int = 4
-    finetune_learning_rate: float = 1e-3
+    finetune_epochs: int = 3
+    finetune_learning_rate: float = 1e-4
     finetune_synthetic_clips: int = 2000
     real_repeat: int = 8
     real_roll_degrees: float = 8.0
-    confidence_as_target: bool = False
+    confidence_as_target: bool = True
 
 
 @dataclass
