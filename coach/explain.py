@@ -32,6 +32,7 @@ from engine.explain import (
     scorer_from_classifier,
 )
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
+from engine.repose import repose
 from engine.skeleton import NUM_JOINTS
 from engine.warp import warp_to_pose
 
@@ -200,6 +201,35 @@ def _enlarged(bgr: np.ndarray, explanation: Explanation) -> tuple[np.ndarray, Ex
     )
 
 
+def person_mask(bgr: np.ndarray) -> np.ndarray | None:
+    """BlazePose's segmentation of the athlete (upright first, then turned), or None."""
+    try:
+        from engine.pose.blazepose import segment_person
+
+        for rotation in (0, 180):
+            mask = segment_person(bgr, rotation)
+            if mask is not None and (mask > 0.5).any():
+                return mask
+    except Exception:  # noqa: BLE001 - no segmentation only costs accuracy of the cut-out
+        return None
+    return None
+
+
+def corrected_photo(bgr: np.ndarray, explanation: Explanation) -> tuple[np.ndarray, str]:
+    """The athlete's photo re-posed part by part into the correction (``engine.repose``).
+
+    Returns:
+        (image, "") or, when the correction is too large to look like a photo, (the photo
+        as it is, a short line saying so).
+    """
+    if explanation.not_searched:
+        return bgr.copy(), ""
+    reposed = repose(bgr, explanation.original, explanation.corrected, person_mask(bgr))
+    if reposed.too_large:
+        return bgr.copy(), "too large to show on the photo: see the skeleton"
+    return reposed.image, ""
+
+
 def compose_explanation(
     bgr: np.ndarray,
     keypoints: np.ndarray,
@@ -245,11 +275,15 @@ def compose_explanation(
         overlay_detail = "no ideal pose installed"
     _panel_title(overlay, "2 ideal overlay", overlay_detail, scale)
 
-    corrected = warp_to_pose(bgr, explanation.original, explanation.corrected)
+    corrected, too_large = corrected_photo(bgr, explanation)
     draw_skeleton(corrected, explanation.corrected, scale)
-    _panel_title(corrected, "3 corrected", "nothing to correct" if explanation.not_searched
-                 else _straight_text(explanation.straight_after) + ", nearest straight pose",
-                 scale)
+    if explanation.not_searched:
+        corrected_detail = "nothing to correct"
+    elif too_large:
+        corrected_detail = too_large
+    else:
+        corrected_detail = _straight_text(explanation.straight_after) + ", nearest straight pose"
+    _panel_title(corrected, "3 corrected", corrected_detail, scale)
 
     separator = np.full((height, max(2, int(round(4 * scale))), 3), 255, np.uint8)
     row = np.concatenate([original, separator, overlay, separator, corrected], axis=1)

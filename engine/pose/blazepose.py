@@ -205,3 +205,31 @@ class BlazePoseBackend:
         for solver in self._solvers.values():
             solver.close()
         self._solvers.clear()
+
+
+def segment_person(bgr: np.ndarray, rotation: int = 0) -> np.ndarray | None:
+    """BlazePose's person segmentation of one photo (the bundled model; works inverted).
+
+    Args:
+        bgr: (H, W, 3) uint8 image.
+        rotation: 0, or 180 to segment the image turned upside down (as the pose was found).
+
+    Returns:
+        (H, W) float32 probability that a pixel is the person, or None when nobody is found.
+
+    Raises:
+        PoseBackendError: mediapipe is missing or cannot start.
+    """
+    mp = _import_mediapipe()
+    rgb = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGB)
+    image = rotate_180(rgb) if rotation == 180 else rgb
+    try:
+        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                    enable_segmentation=True) as solver:
+            result = solver.process(image)
+    except Exception as error:  # mediapipe raises plain RuntimeErrors
+        raise PoseBackendError(f"cannot run BlazePose segmentation: {error}") from error
+    if result.segmentation_mask is None:
+        return None
+    mask = np.asarray(result.segmentation_mask, dtype=np.float32)
+    return rotate_180(mask[..., None])[..., 0] if rotation == 180 else mask
