@@ -643,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text())
         card["metrics"] = {**card.get("metrics", {}), **metrics} if args.real else metrics
         card_path.write_text(json.dumps(card, indent=2) + "\n")
+        from training.train_form import card_markdown
+
+        Path(args.weights).with_suffix(".card.md").write_text(card_markdown(card))
         print(f"updated {card_path}")
     return 0
 

@@ -608,6 +608,18 @@ def card_markdown(card: dict) -> str:
                     f"{scores['straight_banana_balanced_accuracy']:.3f} | "
                     f"{scores['macro_f1']:.3f} | {scores['accuracy']:.3f} |"
                 )
+    grouped = card.get("metrics", {}).get("grouped_real")
+    if grouped:
+        lines += ["", f"Grouped real-data evaluation ({grouped['folds']}-fold by person/source, "
+                  f"{grouped['rows']} real rows, {grouped['groups']} groups; out of fold, "
+                  "[bootstrap 95 % interval]):", "",
+                  "| method | balanced acc. straight/banana | macro-F1 | ROC-AUC P(banana) |",
+                  "|---|---|---|---|"]
+        for method, entry in grouped["methods"].items():
+            cells = [f"{entry['metrics'][k]:.3f} [{entry['ci95'][k][0]:.2f}, "
+                     f"{entry['ci95'][k][1]:.2f}]"
+                     for k in ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc")]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "Full configuration and confusion matrices: the JSON card beside this file.", ""]
     return "\n".join(lines)
 
