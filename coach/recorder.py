@@ -46,17 +46,19 @@ def write_failure_reason(path: Path, error: BaseException) -> str:
     """
     if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
         return os.strerror(error.errno)
-    if not path.parent.exists():
-        return f"its folder {printable(path.parent)} is gone"
-    free = _free_bytes(path)
-    if free is not None and free < _FULL_DISK_BYTES:
-        return os.strerror(errno.ENOSPC)
-    if path.exists() and not path.is_file():
-        try:
+    if isinstance(error, OSError) and error.errno != errno.EPIPE and error.strerror:
+        return error.strerror  # the system said why (name too long, permission, ...)
+    try:
+        if not path.parent.exists():
+            return f"its folder {printable(path.parent)} is gone"
+        free = _free_bytes(path)
+        if free is not None and free < _FULL_DISK_BYTES:
+            return os.strerror(errno.ENOSPC)
+        if path.exists() and not path.is_file():
             with open(path, "ab") as device:
                 device.write(b"\0")
-        except OSError as probe:
-            return probe.strerror or str(probe)
+    except OSError as probe:
+        return probe.strerror or str(probe)
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     text = str(error).strip().splitlines()
