@@ -518,7 +518,9 @@ class CoachSession:
             try:
                 self._finalize(meta)
             except CoachError as error:
-                failure = failure or error
+                # The same clip error, now saying how many frames were kept, wins.
+                if failure is None or str(error).startswith(str(failure)):
+                    failure = error
             if self.window is not None:
                 self.window.close()
         if failure is not None:

@@ -218,6 +218,7 @@ def test_clip_failing_mid_video_ends_with_exit_4_and_clip_and_timeline_agree(
     assert code == EXIT_OUTPUT
     line = the_error(err)
     assert line.startswith(f"error: cannot write {clip}: No space left on device"), line
+    assert line.endswith(f"(clip and timeline keep the first {accepted} frames)"), line
     frames = json.loads(timeline.read_text())["frames"]
     assert count_frames(clip) == len(frames) == accepted
     assert [r["frame"] for r in frames] == list(range(accepted))
