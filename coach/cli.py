@@ -252,7 +252,9 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
             if path is not None:
                 check_writable(path)
         # A second run on the same outputs would interleave its bytes with ours: refused.
-        locks.enter_context(OutputLock((clip, timeline, summary_path, plot, args.explain)))
+        locks.enter_context(
+            OutputLock((clip, timeline, summary_path, plot, args.explain, args.report))
+        )
         # Only now load the heavy parts (torch, mediapipe): a bad input or output is reported
         # in a fraction of a second.
         from coach.loop import CoachSession, ProgressBar, SessionOutputs
