@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coach.analysis import FrameAnalysis  # noqa: E402
 from coach.voice import CuePlanner  # noqa: E402
-from engine.verdict import FormVerdict  # noqa: E402
+from engine.verdict import FAULT_LABELS, FormVerdict  # noqa: E402
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         if cue is None:
             continue
         line = f"{time:6.2f} s  {cue}"
-        if shown in ("banana", "other_handstand") and not cue.startswith(("hold_", "came")):
+        if shown in FAULT_LABELS and not cue.startswith(("hold_", "came")):
             line += (f"  ({time - raw_onset.get(shown, time):.2f} s after the raw model's "
                      f"{shown}, {time - shown_onset.get(shown, time):.2f} s after the banner's)")
         print(line)

@@ -38,6 +38,7 @@ from engine.skeleton import (
     THORAX,
     UPPER_NECK,
 )
+from engine.verdict import FAULT_LABELS, LINE_LABELS
 
 # Gaps in a handstand this short (seconds) belong to the same attempt.
 MAX_GAP_SECONDS = 0.5
@@ -45,8 +46,6 @@ MAX_GAP_SECONDS = 0.5
 MIN_ATTEMPT_SECONDS = 0.3
 # A part has left the line when it is this much (% of height) further off than during the hold.
 BREAK_PERCENT = 3.0
-FAULT_LABELS = frozenset({"banana", "other_handstand"})
-LINE_LABELS = frozenset({"straight", "banana"})
 # The parts whose offset from the vertical through the hands measures the line.
 LINE_PARTS: dict[str, tuple[int, ...]] = {
     "shoulders": (R_SHOULDER, L_SHOULDER),
@@ -212,7 +211,7 @@ def _attempt(records, times, durations, labels, first, last, walk_in_start) -> A
     for i in frames:
         timer.update(labels[i], float(times[i]))
     share = {label: sum(durations[i] for i in frames if labels[i] == label) / inverted_time
-             for label in ("banana", "other_handstand")} if inverted_time > 0 else {}
+             for label in FAULT_LABELS} if inverted_time > 0 else {}
     held = range(line[0], line[-1] + 1) if line else range(0)
     fault, fault_share = _main_fault(records, [i for i in held if labels[i] in FAULT_LABELS])
     quality = None

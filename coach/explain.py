@@ -34,15 +34,13 @@ from engine.explain import (
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.repose import repose
 from engine.skeleton import NUM_JOINTS
+from engine.verdict import FAULT_LABELS, LINE_LABELS
 from engine.warp import warp_to_pose
 
 ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym floors
 # Joints that move less than this (in % of body height) get no arrow.
 MIN_ARROW_PERCENT = 2.0
 # Labels counting as part of a hold when looking for its worst moment.
-HOLD_LABELS = frozenset({"straight", "banana"})
-# Verdicts that name a fault an explanation can show.
-FAULT_LABELS = frozenset({"banana", "other_handstand"})
 # Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
 # move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
@@ -459,7 +457,7 @@ def worst_moment(
     best: tuple[float, int] | None = None
     start = 0
     for index in range(count + 1):
-        in_hold = index < count and labels[index] in HOLD_LABELS and bool(probabilities[index])
+        in_hold = index < count and labels[index] in LINE_LABELS and bool(probabilities[index])
         if in_hold:
             continue
         if index - start >= min_hold_frames:

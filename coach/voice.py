@@ -31,6 +31,7 @@ from coach.analysis import HANDSTAND_LABELS, STRAIGHT_LABEL, FrameAnalysis
 from coach.attempts import stacked
 from engine.explain import cues_from_deviations
 from engine.ideal import body_height
+from engine.verdict import FAULT_LABELS
 
 CUE_DIR = Path(__file__).resolve().parent / "assets" / "cues"
 HOLD_COUNTS = tuple(range(5, 65, 5))
@@ -52,7 +53,7 @@ def fault_cue(analysis: FrameAnalysis) -> str | None:
     The verdict (the smoothed label) says there is a fault; the pose only says which part:
     the part furthest off the vertical through the hands, worded as a coach would.
     """
-    if analysis.label not in ("banana", "other_handstand") or analysis.keypoints is None:
+    if analysis.label not in FAULT_LABELS or analysis.keypoints is None:
         return None
     pose = np.asarray(analysis.keypoints, dtype=np.float64)
     height = float(body_height(pose))

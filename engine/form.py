@@ -43,6 +43,7 @@ from engine.features import (
     prepare_clip,
 )
 from engine.verdict import FORM_LABELS as FORM_LABELS
+from engine.verdict import LINE_LABELS
 from engine.verdict import UNKNOWN_LABEL as UNKNOWN_LABEL
 from engine.verdict import FormVerdict as FormVerdict
 from weights import shipped_file
@@ -52,7 +53,6 @@ CHECKPOINT_KIND = "form"
 # The synthetic generator's frame rate (training.synth.motions.FPS); checkpoints may name another.
 TRAINING_FRAME_RATE = 30.0
 # Classes whose verdict is about the body line, and so needs the arch to be visible.
-LINE_LABELS: tuple[str, ...] = ("straight", "banana")
 _KEY_PAIR_NAMES = ("wrists", "shoulders", "hips", "ankles")
 
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 FORM_LABELS: tuple[str, ...] = ("straight", "banana", "other_handstand", "not_handstand")
 UNKNOWN_LABEL = "unknown"
+# Verdicts on a line (the body held as one line, straight or arched) and verdicts that name a
+# fault an athlete can be told about.
+LINE_LABELS = frozenset({"straight", "banana"})
+FAULT_LABELS = frozenset({"banana", "other_handstand"})
 
 
 @dataclass(frozen=True)
