@@ -20,6 +20,7 @@ import numpy as np
 
 from coach.errors import OutputError
 from coach.overlay import draw_skeleton, ui_scale
+from coach.reports import clip_ending_at, read_frames
 
 THUMB_HEIGHT = 240
 
@@ -35,24 +36,6 @@ def _thumbnail(bgr: np.ndarray, height: int = THUMB_HEIGHT) -> np.ndarray:
     scale = height / bgr.shape[0]
     return cv2.resize(bgr, (max(1, int(round(bgr.shape[1] * scale))), height),
                       interpolation=cv2.INTER_AREA)
-
-
-def read_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
-    """Decodes the frames with the given indices in one pass (missing ones are left out)."""
-    frames: dict[int, np.ndarray] = {}
-    if not indices:
-        return frames
-    capture = cv2.VideoCapture(str(video))
-    try:
-        for index in range(max(indices) + 1):
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index in indices:
-                frames[index] = bgr
-    finally:
-        capture.release()
-    return frames
 
 
 def _moments(records: list[dict], attempt: dict) -> tuple[int | None, int | None]:
@@ -210,7 +193,6 @@ def _moment_image(bgr, records, index, kind, classifier, ideal) -> np.ndarray:
     keypoints = records[index]["keypoints"]
     if kind == "worst" and classifier is not None and keypoints is not None:
         from coach.explain import compose_explanation
-        from coach.reports import clip_ending_at
 
         clip = clip_ending_at(records, index, int(getattr(classifier, "clip_length", 1) or 1))
         try:

@@ -13,17 +13,34 @@ from coach.sources import opencv_name
 from engine.skeleton import NUM_JOINTS
 
 
-def _frame_at(video: Path, index: int) -> np.ndarray:
+def read_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
+    """Decodes the frames with the given indices in one pass (any file name).
+
+    Returns:
+        index -> (H, W, 3) uint8 BGR for the indices that decode (missing ones are left out).
+    """
+    frames: dict[int, np.ndarray] = {}
+    if not indices:
+        return frames
     with opencv_name(video) as name:
         capture = cv2.VideoCapture(name)
     try:
-        for _ in range(index + 1):
+        for index in range(max(indices) + 1):
             ok, bgr = capture.read()
             if not ok:
-                raise InputError(f"cannot re-read frame {index} of {printable(video)}")
+                break
+            if index in indices:
+                frames[index] = bgr
     finally:
         capture.release()
-    return bgr
+    return frames
+
+
+def _frame_at(video: Path, index: int) -> np.ndarray:
+    frame = read_frames(video, {index}).get(index)
+    if frame is None:
+        raise InputError(f"cannot re-read frame {index} of {printable(video)}")
+    return frame
 
 
 def clip_ending_at(records: list[dict], index: int, length: int) -> np.ndarray:
