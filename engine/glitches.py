@@ -49,6 +49,10 @@ _BONES: tuple[tuple[int, int], ...] = (_TORSO,) + tuple(
     bone for chain in LIMBS.values() for bone in ((chain[0], chain[1]), (chain[1], chain[2]))
 )
 _LIMB_JOINTS = np.array([joint for chain in LIMBS.values() for joint in chain])
+# Each limb's two bones, as indices into ``_BONES``.
+_LIMB_BONES: dict[str, list[int]] = {
+    limb: [1 + 2 * index, 2 + 2 * index] for index, limb in enumerate(LIMBS)
+}
 
 
 @dataclass(frozen=True)
@@ -277,25 +281,20 @@ class PoseGlitchFilter:
         return ratios / scale, scale
 
     def _implausible_limbs(self, relative: np.ndarray, off: np.ndarray) -> list[str]:
-        bad = {}
-        for index, limb in enumerate(LIMBS):
-            bones = slice(1 + 2 * index, 3 + 2 * index)
+        # How far each off limb is off: the log ratio of its bone furthest from its length.
+        offsets: dict[str, float] = {}
+        for limb, bones in _LIMB_BONES.items():
             if off[bones].any():
-                # The bone furthest from its length tells how far the limb is off.
-                deviation = relative[bones][np.nanargmax(np.abs(np.log(relative[bones])))] if (
-                    np.isfinite(relative[bones]).all() and (relative[bones] > 0).all()
-                ) else np.nan
-                bad[limb] = deviation
-        limbs = []
-        for limb, deviation in bad.items():
-            other = bad.get(_OTHER_SIDE[limb])
-            together = (
-                other is not None and np.isfinite(deviation) and np.isfinite(other)
-                and max(deviation, other) / min(deviation, other) <= self.config.same_foreshortening
-            )
-            if not together:
-                limbs.append(limb)
-        return limbs
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    logs = np.log(relative[bones])
+                offsets[limb] = float(logs[np.argmax(np.abs(logs))]) if np.isfinite(
+                    logs).all() else np.nan
+        together = np.log(self.config.same_foreshortening)
+        return [
+            limb for limb, offset in offsets.items()
+            # Both sides shortened alike is foreshortening (a pike seen from the front).
+            if not abs(offset - offsets.get(_OTHER_SIDE[limb], np.nan)) <= together
+        ]
 
     def _folded_limbs(self, pose: np.ndarray, timestamp: float) -> list[str]:
         """Limbs with a bone that turned too far against the torso since the previous frame."""
@@ -354,10 +353,10 @@ class PoseGlitchFilter:
         self._reference *= np.exp(-elapsed / self.config.bone_time_constant_s)
         learn = np.isfinite(lengths) & ~off
         self._reference[learn] = np.maximum(self._reference[learn], lengths[learn])
-        for index, limb in enumerate(LIMBS):
+        for limb, bones in _LIMB_BONES.items():
             if limb in bad_limbs and limb not in repaired:
                 # Off for longer than the hold tolerance: real; only a new jump flags it again.
-                self._off_bones[1 + 2 * index:3 + 2 * index] = False
+                self._off_bones[bones] = False
             if limb not in repaired:
                 self._keep_shape(pose, limb, timestamp)
         self._trusted = pose.copy()
