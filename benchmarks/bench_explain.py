@@ -27,12 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.explain import nearest_good_pose, scorer_from_classifier  # noqa: E402
-from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS, load_form_model  # noqa: E402
+from engine.explain import nearest_good_pose  # noqa: E402
+from engine.form import DEFAULT_FORM_WEIGHTS, load_form_model  # noqa: E402
 from engine.ideal import body_height, load_ideal_pose  # noqa: E402
 from engine.repose import skeleton_mask  # noqa: E402
-
-BANANA = FORM_LABELS.index("banana")
+from engine.verdict import BANANA_INDEX  # noqa: E402
 
 
 def _summary(name: str, rows: list[dict]) -> None:
@@ -53,7 +52,7 @@ def _summary(name: str, rows: list[dict]) -> None:
 
 def _counterfactual(classifier, clip: np.ndarray) -> dict:
     start = time.perf_counter()
-    explanation = nearest_good_pose(clip, scorer_from_classifier(classifier))
+    explanation = nearest_good_pose(clip, classifier.straight_scorer())
     seconds = time.perf_counter() - start
     verdict = classifier.predict(explanation.corrected_clip)
     if verdict.label != "straight":
@@ -95,7 +94,8 @@ def synthetic(classifier, ideal, clips: int, seed: int) -> None:
 
     data = generate_clips(6 * clips, clip_length=classifier.clip_length,
                           rng=np.random.default_rng(seed))
-    chosen = np.flatnonzero((np.asarray(data.labels) == BANANA) & np.asarray(data.arch_visible))
+    labels = np.asarray(data.labels)
+    chosen = np.flatnonzero((labels == BANANA_INDEX) & np.asarray(data.arch_visible))
     chosen = chosen[:clips]
     keypoints = np.asarray(data.keypoints, dtype=np.float32)[chosen]
     called_banana = [classifier.predict(clip).label == "banana" for clip in keypoints]
@@ -114,19 +114,20 @@ def synthetic(classifier, ideal, clips: int, seed: int) -> None:
 
 def live_view(classifier, clip: np.ndarray, frames: int = 60) -> None:
     """Per-frame cost of the window's corrected view on a held pose with jitter (640x480)."""
-    from coach.explain import corrected_view
+    from coach.explain import LiveCorrection
 
     rng = np.random.default_rng(0)
     bgr = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
     pose = clip[-1].copy()
     center = np.nanmedian(pose[:, :2], axis=0)
     pose[:, :2] += np.array([320.0, 240.0]) - center
+    live = LiveCorrection(classifier)
     times = []
     for _ in range(frames):
         jittered = pose.copy()
         jittered[:, :2] += rng.normal(0.0, 1.0, (16, 2))
         start = time.perf_counter()
-        corrected_view(bgr, jittered, classifier)
+        live.view(bgr, jittered)
         times.append(time.perf_counter() - start)
     times = np.array(times[1:]) * 1000.0
     print(f"corrected view (window toggle, 640x480, held pose): p50 {np.median(times):.0f} ms, "

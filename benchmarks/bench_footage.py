@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coach.analysis import HANDSTAND_LABELS, FormCoach  # noqa: E402
+from coach.analysis import FormCoach  # noqa: E402
 from coach.models import (  # noqa: E402
     limit_torch_threads,
     load_classifier,
@@ -49,6 +49,7 @@ from coach.models import (  # noqa: E402
 )
 from engine.form import DEFAULT_FORM_WEIGHTS  # noqa: E402
 from engine.glitches import PoseGlitchFilter  # noqa: E402
+from engine.verdict import HANDSTAND_LABELS  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,16 @@ import numpy as np
 from engine.clip import ClipBuffer
 from engine.glitches import PoseGlitchFilter
 from engine.pose.base import PoseBackend
-from engine.verdict import FORM_LABELS, UNKNOWN_LABEL, FormVerdict
+from engine.verdict import (
+    FORM_LABELS,
+    HANDSTAND_LABELS,
+    STRAIGHT_LABEL,
+    UNKNOWN_LABEL,
+    FormVerdict,
+)
 
 NO_MODEL_TEXT = "no form model installed"
 NO_PERSON_TEXT = "no person in view"
-HANDSTAND_LABELS = frozenset({"straight", "banana", "other_handstand"})
-STRAIGHT_LABEL = "straight"
 # Without a form model only the pose back-end's orientation hints at an inversion.
 _INVERTED_ROTATION = 180
 # Longest gap without a verdict (a lost or unjudgeable pose) a straight hold carries on through.

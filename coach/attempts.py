@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from coach.analysis import HANDSTAND_LABELS, STRAIGHT_LABEL, HoldTimer
+from coach.analysis import HoldTimer
 from engine.explain import cues_from_deviations
 from engine.ideal import body_height
 from engine.skeleton import (
@@ -38,7 +38,14 @@ from engine.skeleton import (
     THORAX,
     UPPER_NECK,
 )
-from engine.verdict import FAULT_LABELS, LINE_LABELS
+from engine.verdict import (
+    BANANA_LABEL,
+    FAULT_LABELS,
+    HANDSTAND_LABELS,
+    LINE_LABELS,
+    OTHER_HANDSTAND_LABEL,
+    STRAIGHT_LABEL,
+)
 
 # Gaps in a handstand this short (seconds) belong to the same attempt.
 MAX_GAP_SECONDS = 0.5
@@ -227,8 +234,8 @@ def _attempt(records, times, durations, labels, first, last, walk_in_start) -> A
         longest_hold_seconds=float(timer.best),
         hold_start=timer.best_start,
         hold_end=timer.best_end,
-        banana_share=float(share.get("banana", 0.0)),
-        other_share=float(share.get("other_handstand", 0.0)),
+        banana_share=float(share.get(BANANA_LABEL, 0.0)),
+        other_share=float(share.get(OTHER_HANDSTAND_LABEL, 0.0)),
         main_fault=fault,
         main_fault_share=fault_share,
         quality=quality,

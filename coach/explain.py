@@ -25,12 +25,7 @@ from coach.overlay import (
     legible_factor,
     ui_scale,
 )
-from engine.explain import (
-    Explanation,
-    apply_correction,
-    nearest_good_pose,
-    scorer_from_classifier,
-)
+from engine.explain import Explanation, apply_correction, explain
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.repose import repose
 from engine.skeleton import NUM_JOINTS
@@ -40,44 +35,11 @@ from engine.warp import warp_to_pose
 ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym floors
 # Joints that move less than this (in % of body height) get no arrow.
 MIN_ARROW_PERCENT = 2.0
-# Labels counting as part of a hold when looking for its worst moment.
 # Live corrected view: gradient steps per search, and how long (frames) and how close (mean joint
 # move in % of body height) a held pose may reuse the last search's correction.
 _LIVE_STEPS = 25
-NOT_HANDSTAND = "not_handstand"  # the form class for which nothing is corrected
 _LIVE_REUSE_FRAMES = 15
 _LIVE_REUSE_PERCENT = 3.0
-
-
-def explain(keypoints: np.ndarray, classifier, **search) -> Explanation:
-    """Nearest straight pose of a photo's pose or of a clip's last frame.
-
-    Args:
-        keypoints: (16, 3) pixel keypoints of one frame, or a (T, 16, 3) clip.
-        classifier: the loaded ``engine.form.FormClassifier``.
-        **search: options of ``engine.explain.nearest_good_pose``.
-
-    Returns:
-        The explanation.
-    """
-    clip = np.asarray(keypoints, np.float32).reshape(-1, NUM_JOINTS, 3)
-    verdict = classifier.predict(clip)
-    likeliest = max(verdict.probabilities, key=verdict.probabilities.get)
-    not_searched = ""
-    if likeliest == NOT_HANDSTAND:
-        # Turning a standing person into a handstand is no correction: say so instead.
-        search = {**search, "max_steps": 0}
-        not_searched = (f"the model sees no handstand ({NOT_HANDSTAND} "
-                        f"{verdict.probabilities[NOT_HANDSTAND] * 100:.0f} %): nothing to correct")
-    explanation = nearest_good_pose(keypoints, scorer_from_classifier(classifier), **search)
-    # Report the classifier's own P(straight) (the search score may also hold the view check).
-    after = verdict if not_searched else classifier.predict(explanation.corrected_clip)
-    return dataclasses.replace(
-        explanation,
-        straight_before=float(verdict.probabilities.get("straight", explanation.straight_before)),
-        straight_after=float(after.probabilities.get("straight", explanation.straight_after)),
-        not_searched=not_searched,
-    )
 
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -346,24 +308,26 @@ def write_explanation(
     return write_image_atomic(out_path, image)
 
 
-class _LiveCorrection:
-    """Keeps the last correction for a live view.
+class LiveCorrection:
+    """The corrected live view of one session: the athlete's frames in the nearest straight pose.
 
     While the athlete's pose stays close to the one last searched (``_LIVE_REUSE_PERCENT`` of
     body height on average), that correction's bone rotations are applied to the new frame
     without a search, for at most ``_LIVE_REUSE_FRAMES`` frames; a new search warm-starts from
-    them.
+    them and takes at most a few gradient steps, so the view follows a live stream.
+
+    Args:
+        classifier: the loaded ``engine.form.FormClassifier`` the session judges with.
     """
 
-    def __init__(self) -> None:
-        self.classifier_id: int | None = None
+    def __init__(self, classifier) -> None:
+        self.classifier = classifier
         self.last: Explanation | None = None
         self.reused = 0
 
-    def explain(self, keypoints: np.ndarray, classifier) -> Explanation:
+    def explain(self, keypoints: np.ndarray) -> Explanation:
+        """The correction of one frame's (16, 3) pixel keypoints, reused or searched."""
         keypoints = np.asarray(keypoints, dtype=np.float32)
-        if self.classifier_id != id(classifier):
-            self.classifier_id, self.last = id(classifier), None
         last = self.last
         if last is not None and self.reused < _LIVE_REUSE_FRAMES:
             moved = np.nanmean(np.linalg.norm(keypoints[:, :2] - last.original[:, :2], axis=-1))
@@ -377,39 +341,32 @@ class _LiveCorrection:
                     deviations=100.0 * (corrected[:, :2] - original[:, :2]) / last.body_height,
                 )
         initial = None if last is None else last.angles
-        self.last = explain(keypoints, classifier, max_steps=_LIVE_STEPS, initial_angles=initial)
+        self.last = explain(keypoints, self.classifier, max_steps=_LIVE_STEPS,
+                            initial_angles=initial)
         self.reused = 0
         return self.last
 
+    def view(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """The frame warped into the nearest straight pose, for the window's toggle.
 
-_LIVE = _LiveCorrection()
+        Args:
+            bgr: (H, W, 3) uint8 frame.
+            keypoints: (16, 3) pixel keypoints of that frame.
 
-
-def corrected_view(bgr: np.ndarray, keypoints: np.ndarray, classifier) -> np.ndarray:
-    """The athlete's frame warped into the nearest straight pose, for the window's toggle.
-
-    Successive calls warm-start from the previous frame's correction and take at most a few
-    gradient steps each, so the view follows a live stream.
-
-    Args:
-        bgr: (H, W, 3) uint8 frame.
-        keypoints: (16, 3) pixel keypoints of that frame.
-        classifier: the loaded ``engine.form.FormClassifier``.
-
-    Returns:
-        (H, W, 3) uint8 BGR: the warped frame with the corrected skeleton and the first cue.
-    """
-    explanation = _LIVE.explain(keypoints, classifier)
-    height, width = bgr.shape[:2]
-    scale = ui_scale(width, height)
-    view = warp_to_pose(np.ascontiguousarray(bgr), explanation.original, explanation.corrected)
-    draw_skeleton(view, explanation.corrected, scale)
-    lines = _cue_lines(explanation)
-    if len(lines) > 1:
-        _darken(view, slice(height - int(40 * scale), height))
-        _put_text(view, lines[1], (int(14 * scale), height - int(14 * scale)), 0.55 * scale,
-                  color=(200, 255, 255), thickness=max(1, int(round(scale))))
-    return view
+        Returns:
+            (H, W, 3) uint8 BGR: the warped frame with the corrected skeleton and the first cue.
+        """
+        explanation = self.explain(keypoints)
+        height, width = bgr.shape[:2]
+        scale = ui_scale(width, height)
+        view = warp_to_pose(np.ascontiguousarray(bgr), explanation.original, explanation.corrected)
+        draw_skeleton(view, explanation.corrected, scale)
+        lines = _cue_lines(explanation)
+        if len(lines) > 1:
+            _darken(view, slice(height - int(40 * scale), height))
+            _put_text(view, lines[1], (int(14 * scale), height - int(14 * scale)), 0.55 * scale,
+                      color=(200, 255, 255), thickness=max(1, int(round(scale))))
+        return view
 
 
 def worst_moment(

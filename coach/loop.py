@@ -196,14 +196,6 @@ class _BlockingSlot:
         return self._queue.get(timeout=timeout)
 
 
-def _load_corrected_view():
-    try:
-        from coach.explain import corrected_view
-    except ImportError:
-        return None
-    return corrected_view
-
-
 class CoachSession:
     """Runs one source through the coach until it ends or is stopped.
 
@@ -250,7 +242,8 @@ class CoachSession:
         self._recorder: ClipRecorder | None = None
         self._recordings = 0
         self._corrected = False
-        self._corrected_view = None
+        # The corrected view's last correction, created when the view is first turned on.
+        self._live_correction = None
         self._latencies: dict[str, list[float]] = {stage: [] for stage in STAGES}
         self._frame_latencies: list[float] = []
         self._ema: dict[str, float] = {}
@@ -385,18 +378,19 @@ class CoachSession:
         if self._corrected:
             self._corrected, self.state.note = False, ""
             return
-        self._corrected_view = self._corrected_view or _load_corrected_view()
-        if self._corrected_view is None:
-            self.state.note = "corrected view not available (coach.explain missing)"
-        elif self.coach.classifier is None:
+        if self.coach.classifier is None:
             self.state.note = "corrected view needs a form model"
-        else:
-            self._corrected, self.state.note = True, "corrected view (c to leave)"
+            return
+        if self._live_correction is None:
+            from coach.explain import LiveCorrection  # torch only once the view is wanted
+
+            self._live_correction = LiveCorrection(self.coach.classifier)
+        self._corrected, self.state.note = True, "corrected view (c to leave)"
 
     def _frame_image(self, frame: Frame, analysis: FrameAnalysis) -> np.ndarray:
         if self._corrected and analysis.keypoints is not None:
             try:
-                return self._corrected_view(frame.bgr, analysis.keypoints, self.coach.classifier)
+                return self._live_correction.view(frame.bgr, analysis.keypoints)
             except Exception as error:  # keep coaching; say why the view is off
                 self._corrected, self.state.note = False, f"corrected view failed: {error}"
         return frame.bgr

@@ -13,6 +13,14 @@ import numpy as np
 
 from coach.analysis import FrameAnalysis
 from engine.skeleton import BONES, JOINT_NAMES
+from engine.verdict import (
+    BANANA_LABEL,
+    NOT_HANDSTAND_LABEL,
+    OTHER_HANDSTAND_LABEL,
+    STRAIGHT_LABEL,
+    UNKNOWN_LABEL,
+    label_color_bgr,
+)
 
 # Joints below this confidence are not drawn (BlazePose reports hidden limbs with low values).
 MIN_DRAW_CONFIDENCE = 0.2
@@ -25,13 +33,13 @@ AXIAL_COLOR = (245, 245, 245)
 GHOST_COLOR = (120, 255, 120)
 OUTLINE_COLOR = (20, 20, 20)
 
-BANNER_STYLES: dict[str, tuple[tuple[int, int, int], str, str]] = {
-    # label: (BGR colour, headline, coaching line)
-    "straight": ((70, 160, 60), "STRAIGHT LINE", "wrists, shoulders, hips and ankles stacked"),
-    "banana": ((40, 60, 215), "BANANA - BACK ARCHED", "ribs in, squeeze glutes, push tall"),
-    "other_handstand": ((0, 150, 225), "HANDSTAND VARIATION", "not a straight-line handstand"),
-    "not_handstand": ((120, 95, 70), "NOT A HANDSTAND", "kick up when ready"),
-    "unknown": ((105, 105, 105), "CAN'T JUDGE", ""),
+BANNER_TEXT: dict[str, tuple[str, str]] = {
+    # label: (headline, coaching line); the colour is the label's (engine.verdict.LABEL_COLORS)
+    STRAIGHT_LABEL: ("STRAIGHT LINE", "wrists, shoulders, hips and ankles stacked"),
+    BANANA_LABEL: ("BANANA - BACK ARCHED", "ribs in, squeeze glutes, push tall"),
+    OTHER_HANDSTAND_LABEL: ("HANDSTAND VARIATION", "not a straight-line handstand"),
+    NOT_HANDSTAND_LABEL: ("NOT A HANDSTAND", "kick up when ready"),
+    UNKNOWN_LABEL: ("CAN'T JUDGE", ""),
 }
 NO_MODEL_COLOR = (60, 60, 60)
 HELP_LINES: tuple[tuple[str, str], ...] = (
@@ -195,11 +203,13 @@ def banner_content(analysis: FrameAnalysis) -> tuple[tuple[int, int, int], str, 
         return (NO_MODEL_COLOR, (analysis.status or "NO VERDICT").upper(),
                 "poses only - see README to install the form model", None)
     if analysis.keypoints is None:
-        return BANNER_STYLES["unknown"][0], "NO PERSON IN VIEW", "step into the frame", None
-    if not verdict.can_judge or verdict.label not in BANNER_STYLES:
-        color, headline, _ = BANNER_STYLES["unknown"]
-        return color, headline, verdict.reason or "", None
-    color, headline, detail = BANNER_STYLES[verdict.label]
+        return (label_color_bgr(UNKNOWN_LABEL), "NO PERSON IN VIEW", "step into the frame",
+                None)
+    if not verdict.can_judge or verdict.label not in BANNER_TEXT:
+        return (label_color_bgr(UNKNOWN_LABEL), BANNER_TEXT[UNKNOWN_LABEL][0],
+                verdict.reason or "", None)
+    headline, detail = BANNER_TEXT[verdict.label]
+    color = label_color_bgr(verdict.label)
     confidence = float(verdict.probabilities.get(verdict.label, 0.0))
     return color, headline, detail, confidence
 
@@ -245,7 +255,7 @@ def _draw_hold(image: np.ndarray, analysis: FrameAnalysis, scale: float) -> None
     box_w, box_h = int(150 * scale), int(76 * scale)
     margin = int(12 * scale)
     x0, y0 = margin, height - margin - box_h
-    color = BANNER_STYLES["straight"][0] if holding else (35, 35, 35)
+    color = label_color_bgr(STRAIGHT_LABEL) if holding else (35, 35, 35)
     _blend_rect(image, (x0, y0), (x0 + box_w, y0 + box_h), color, 0.8)
     pad = int(10 * scale)
     _text(image, "HOLD", (x0 + pad, y0 + int(20 * scale)), 0.5 * scale,

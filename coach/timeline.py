@@ -23,7 +23,7 @@ import numpy as np
 from coach.analysis import FrameAnalysis, HoldTimer, verdict_probabilities
 from coach.errors import CoachError, InputError, printable
 from coach.recorder import check_writable, output_error
-from engine.verdict import FORM_LABELS, UNKNOWN_LABEL
+from engine.verdict import FORM_LABELS, LABEL_COLORS, UNKNOWN_LABEL
 
 TIMELINE_VERSION = 1
 SUMMARY_LABELS = (*FORM_LABELS, UNKNOWN_LABEL)
@@ -134,8 +134,7 @@ def plot_timeline(records: list[dict], path: Path | str, title: str = "") -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"straight": "#3ca046", "banana": "#d73c28", "other_handstand": "#e19600",
-              "not_handstand": "#465f78", UNKNOWN_LABEL: "#9a9a9a"}
+    colors = {label: tuple(c / 255 for c in rgb) for label, rgb in LABEL_COLORS.items()}
     path = check_writable(path)
     times = np.array([r["time"] for r in records], dtype=np.float64)
     figure, (probs_axis, band_axis) = plt.subplots(

@@ -27,11 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.analysis import HANDSTAND_LABELS, STRAIGHT_LABEL, FrameAnalysis
+from coach.analysis import FrameAnalysis
 from coach.attempts import stacked
 from engine.explain import cues_from_deviations
 from engine.ideal import body_height
-from engine.verdict import FAULT_LABELS
+from engine.verdict import (
+    BANANA_LABEL,
+    FAULT_LABELS,
+    HANDSTAND_LABELS,
+    STRAIGHT_LABEL,
+    UNKNOWN_LABEL,
+)
 
 CUE_DIR = Path(__file__).resolve().parent / "assets" / "cues"
 HOLD_COUNTS = tuple(range(5, 65, 5))
@@ -67,7 +73,7 @@ def fault_cue(analysis: FrameAnalysis) -> str | None:
         return "legs_together"
     if strongest.startswith("shoulders"):
         return "push_tall"
-    return "ribs_in" if analysis.label == "banana" else "stack"
+    return "ribs_in" if analysis.label == BANANA_LABEL else "stack"
 
 
 @dataclass
@@ -128,7 +134,7 @@ class CuePlanner:
             if self._inverted_since is None:
                 self._inverted_since = now
             return None
-        if analysis.label == "unknown":
+        if analysis.label == UNKNOWN_LABEL:
             return None  # a lost pose is not a come-down
         started, self._inverted_since = self._inverted_since, None
         if started is not None and now - started >= self.came_down_after_s:

@@ -12,6 +12,7 @@ its own). Nothing here decides the verdict: the model does; the geometry only wo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,10 +22,8 @@ import torch
 from engine.features import (
     MIN_JOINT_CONFIDENCE,
     fill_missing_frames,
-    flip_features,
-    normalize_clip_torch,
 )
-from engine.form import FORM_LABELS
+from engine.form import StraightScorer
 from engine.ideal import body_height
 from engine.skeleton import (
     BONES,
@@ -46,12 +45,7 @@ from engine.skeleton import (
     THORAX,
     UPPER_NECK,
 )
-
-StraightScorer = Callable[[torch.Tensor], torch.Tensor]
-"""(T, 16, 3) pixel keypoints -> scalar logit; ``sigmoid(logit)`` is P(straight), calibrated
-(or a lower bound of it that also holds the view check, see ``scorer_from_classifier``)."""
-
-STRAIGHT_INDEX = FORM_LABELS.index("straight")
+from engine.verdict import NOT_HANDSTAND_LABEL, STRAIGHT_LABEL
 
 # Bone angles that can change, each rotating its bone relative to its parent.
 _PARAMETERS: tuple[str, ...] = (
@@ -117,134 +111,6 @@ class Explanation:
     def displacement_percent(self) -> np.ndarray:
         """(16,) length of each joint's deviation in % of body height."""
         return np.linalg.norm(self.deviations, axis=-1)
-
-
-def straight_log_odds(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Log-odds of ``straight`` against every other class from class logits.
-
-    Args:
-        logits: (..., A) class logits in ``FORM_LABELS`` order.
-        temperature: calibration temperature dividing the logits.
-
-    Returns:
-        (...) ``log p(straight) - log(1 - p(straight))`` of the tempered softmax.
-    """
-    scaled = logits / temperature
-    others = torch.cat([scaled[..., :STRAIGHT_INDEX], scaled[..., STRAIGHT_INDEX + 1 :]], dim=-1)
-    return scaled[..., STRAIGHT_INDEX] - torch.logsumexp(others, dim=-1)
-
-
-def clip_normalization_torch(
-    clip: torch.Tensor, min_confidence: float = MIN_JOINT_CONFIDENCE
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Differentiable ``engine.features.clip_normalization``: centre and scale of a clip.
-
-    The centre is the per-coordinate median of the confident joints (interpolated like
-    ``np.median``), the scale their root mean square distance from it, so a search sees exactly
-    the features the classifier will compute for the moved pose.
-
-    Args:
-        clip: (T, J, 3) keypoints in pixels with confidence; no NaN.
-        min_confidence: joints below it count as missing.
-
-    Returns:
-        ``(center (2,), scale ())``; the origin and 1 when no joint is confident.
-    """
-    valid = (clip[..., 2] >= min_confidence) & (clip[..., 2] > 0)
-    points = clip[..., :2][valid]
-    if points.shape[0] == 0:
-        return clip.new_zeros(2), clip.new_ones(())
-    center = torch.quantile(points, 0.5, dim=0)
-    scale = torch.sqrt(((points - center) ** 2).sum(-1).mean()).clamp(min=1e-3)
-    return center, scale
-
-
-def scorer_from_model(
-    model: torch.nn.Module,
-    *,
-    temperature: float = 1.0,
-    clip_length: int | None = None,
-    min_confidence: float = MIN_JOINT_CONFIDENCE,
-    view_threshold: float = 0.0,
-    mirror: bool = True,
-) -> StraightScorer:
-    """A differentiable straight scorer from a form network (``engine.models`` FormNet).
-
-    Features are computed as ``engine.features.prepare_clip`` does (last ``clip_length``
-    frames, normalized with the clip's own centre and scale, padded by repeating the first
-    frame), differentiably including the centre and scale, so the scorer agrees with the
-    classifier's verdict on the moved pose.
-
-    Args:
-        model: network mapping (B, T, 16, 3) features to ``(logits, view_logit, ...)`` or logits.
-        temperature: calibration temperature.
-        clip_length: frames the model expects. None keeps T.
-        min_confidence: joints below it count as missing.
-        view_threshold: when > 0 (and the model has a view head), the score is
-            ``min(straight log-odds, view log-odds - logit(view_threshold))``.
-        mirror: average the logits of the clip and of its mirror image, as the classifier
-            does (``engine.form.FormClassifier.scores``).
-
-    Returns:
-        The scorer.
-    """
-    model.eval()
-    view_offset = float(np.log(view_threshold / (1.0 - view_threshold))) if view_threshold else 0
-
-    def score(clip: torch.Tensor) -> torch.Tensor:
-        if clip_length is not None:
-            clip = clip[-clip_length:]
-        center, scale = clip_normalization_torch(clip, min_confidence)
-        features = normalize_clip_torch(clip, center, scale, min_confidence)
-        frames = features.shape[0]
-        if clip_length is not None and frames < clip_length:
-            features = torch.cat([features[:1].expand(clip_length - frames, -1, -1), features])
-        batch = torch.stack([features, flip_features(features)]) if mirror else features[None]
-        output = model(batch)
-        logits = output[0] if isinstance(output, tuple | list) else output
-        straight = straight_log_odds(logits.mean(0), temperature)
-        if view_threshold > 0 and isinstance(output, tuple | list) and len(output) > 1:
-            return torch.minimum(straight, output[1].reshape(-1).mean() - view_offset)
-        return straight
-
-    return score
-
-
-def scorer_from_classifier(classifier, *, require_view: bool = True) -> StraightScorer:
-    """A differentiable straight scorer from a loaded ``engine.form.FormClassifier``.
-
-    With the classifier's network at hand (``model``, ``temperature``, ``clip_length``,
-    ``checks``) the features are computed exactly as the classifier prepares them (see
-    ``scorer_from_model``), and with ``require_view`` the score is the smaller of the straight
-    log-odds and the view head's log-odds above its threshold: a pose only counts as straight
-    when the classifier would also judge it (not "turn sideways to the camera"). Otherwise the
-    classifier's own ``straight_logit_torch`` is used.
-
-    Args:
-        classifier: the loaded form classifier.
-        require_view: also require the view check to pass.
-
-    Returns:
-        The scorer.
-
-    Raises:
-        TypeError: the classifier offers no differentiable path.
-    """
-    model = getattr(classifier, "model", None)
-    if isinstance(model, torch.nn.Module) and hasattr(classifier, "clip_length"):
-        checks = getattr(classifier, "checks", None)
-        view_threshold = float(getattr(checks, "view_threshold", 0.0)) if require_view else 0.0
-        return scorer_from_model(
-            model,
-            temperature=float(getattr(classifier, "temperature", 1.0)),
-            clip_length=int(classifier.clip_length),
-            min_confidence=float(getattr(checks, "min_confidence", MIN_JOINT_CONFIDENCE)),
-            view_threshold=view_threshold,
-        )
-    method = getattr(classifier, "straight_logit_torch", None)
-    if callable(method):
-        return lambda clip: method(clip)
-    raise TypeError("the form classifier offers no differentiable straight score")
 
 
 def _rotate(vectors: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
@@ -387,7 +253,7 @@ def nearest_good_pose(
 
     Args:
         clip: (T, 16, 3) or (16, 3) athlete keypoints in pixels with confidence.
-        scorer: differentiable straight scorer, see ``scorer_from_classifier``.
+        scorer: differentiable straight scorer, see ``FormClassifier.straight_scorer``.
         target_probability: stop when P(straight) reaches it.
         displacement_weight: how strongly large changes are penalized.
         shoulder_width_weight: penalty on changing the shoulder width.
@@ -489,6 +355,41 @@ def nearest_good_pose(
         steps=steps,
         body_height=height,
         angles=best_angles.numpy().astype(np.float32),
+    )
+
+
+def explain(keypoints: np.ndarray, classifier, **search) -> Explanation:
+    """Nearest straight pose of a photo's pose or of a clip's last frame.
+
+    When the model's likeliest class is ``not_handstand`` nothing is searched (turning a
+    standing person into a handstand is no correction) and ``not_searched`` says why.
+
+    Args:
+        keypoints: (16, 3) pixel keypoints of one frame, or a (T, 16, 3) clip.
+        classifier: the loaded ``engine.form.FormClassifier``.
+        **search: options of ``nearest_good_pose``.
+
+    Returns:
+        The explanation.
+    """
+    clip = np.asarray(keypoints, np.float32).reshape(-1, NUM_JOINTS, 3)
+    verdict = classifier.predict(clip)
+    likeliest = max(verdict.probabilities, key=verdict.probabilities.get)
+    not_searched = ""
+    if likeliest == NOT_HANDSTAND_LABEL:
+        search = {**search, "max_steps": 0}
+        not_searched = (f"the model sees no handstand ({NOT_HANDSTAND_LABEL} "
+                        f"{verdict.probabilities[NOT_HANDSTAND_LABEL] * 100:.0f} %): "
+                        "nothing to correct")
+    explanation = nearest_good_pose(keypoints, classifier.straight_scorer(), **search)
+    # Report the classifier's own P(straight) (the search score may also hold the view check).
+    after = verdict if not_searched else classifier.predict(explanation.corrected_clip)
+    return dataclasses.replace(
+        explanation,
+        straight_before=float(verdict.probabilities.get(STRAIGHT_LABEL,
+                                                        explanation.straight_before)),
+        straight_after=float(after.probabilities.get(STRAIGHT_LABEL, explanation.straight_after)),
+        not_searched=not_searched,
     )
 
 

@@ -159,6 +159,31 @@ def normalize_clip_torch(
     return torch.cat([xy * confidence[..., None], confidence[..., None]], dim=-1)
 
 
+def clip_normalization_torch(
+    clip: torch.Tensor, min_confidence: float = MIN_JOINT_CONFIDENCE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differentiable ``engine.features.clip_normalization``: centre and scale of a clip.
+
+    The centre is the per-coordinate median of the confident joints (interpolated like
+    ``np.median``), the scale their root mean square distance from it, so a search sees exactly
+    the features the classifier will compute for the moved pose.
+
+    Args:
+        clip: (T, J, 3) keypoints in pixels with confidence; no NaN.
+        min_confidence: joints below it count as missing.
+
+    Returns:
+        ``(center (2,), scale ())``; the origin and 1 when no joint is confident.
+    """
+    valid = (clip[..., 2] >= min_confidence) & (clip[..., 2] > 0)
+    points = clip[..., :2][valid]
+    if points.shape[0] == 0:
+        return clip.new_zeros(2), clip.new_ones(())
+    center = torch.quantile(points, 0.5, dim=0)
+    scale = torch.sqrt(((points - center) ** 2).sum(-1).mean()).clamp(min=1e-3)
+    return center, scale
+
+
 def flip_features(features: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Mirror image of normalized features: x negated, left and right joints swapped.
 

@@ -22,7 +22,7 @@ why; the probabilities are reported all the same. Reasons:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from engine.checksum import file_sha256
 from engine.features import (
     KEY_JOINT_PAIRS,
     MIN_JOINT_CONFIDENCE,
-    clip_normalization,
+    clip_normalization_torch,
     flip_features,
     last_observed_frame,
     leg_to_torso_ratio,
@@ -43,7 +43,7 @@ from engine.features import (
     prepare_clip,
 )
 from engine.verdict import FORM_LABELS as FORM_LABELS
-from engine.verdict import LINE_LABELS
+from engine.verdict import LINE_LABELS, STRAIGHT_LABEL
 from engine.verdict import UNKNOWN_LABEL as UNKNOWN_LABEL
 from engine.verdict import FormVerdict as FormVerdict
 from weights import shipped_file
@@ -52,8 +52,11 @@ DEFAULT_FORM_WEIGHTS = shipped_file("form_handstand.pt")
 CHECKPOINT_KIND = "form"
 # The synthetic generator's frame rate (training.synth.motions.FPS); checkpoints may name another.
 TRAINING_FRAME_RATE = 30.0
-# Classes whose verdict is about the body line, and so needs the arch to be visible.
 _KEY_PAIR_NAMES = ("wrists", "shoulders", "hips", "ankles")
+
+StraightScorer = Callable[[torch.Tensor], torch.Tensor]
+"""(T, 16, 3) pixel keypoints -> scalar logit; ``sigmoid(logit)`` is P(straight), calibrated
+(or a lower bound of it that also holds the view check, see ``FormClassifier.straight_scorer``)."""
 
 
 class FormModelError(RuntimeError):
@@ -210,46 +213,65 @@ class FormClassifier:
             return FormVerdict(named, UNKNOWN_LABEL, False, reason)
         return FormVerdict(named, top, True, "")
 
-    def straight_logit_torch(self, clip: torch.Tensor, *, normalized: bool = False) -> torch.Tensor:
-        """Differentiable calibrated log-odds that a clip is a straight handstand.
+    def straight_scorer(self, *, require_view: bool = True) -> StraightScorer:
+        """The differentiable calibrated log-odds that a clip is a straight handstand.
 
-        Returns ``log p / (1 - p)`` with ``p`` the temperature-scaled probability of
-        "straight": > 0 means the model's verdict would be straight. Runs the eager model.
+        Features are computed as ``engine.features.prepare_clip`` does (last ``clip_length``
+        frames, normalized with the clip's own centre and scale, padded by repeating the first
+        frame), differentiably including the centre and scale, and the logits of the clip and
+        of its mirror image are averaged and tempered as in ``scores``: the score agrees with
+        the verdict on a moved pose. Runs the eager model.
 
         Args:
-            clip: (T, 16, 3) tensor. Pixel keypoints with confidence (default): normalized
-                with the centre and scale of the clip's current values, held fixed (detached),
-                so moving joints does not move the frame of reference. With
-                ``normalized=True``: features as produced by ``engine.features.prepare_clip``.
-            normalized: whether ``clip`` already holds model features.
+            require_view: score the smaller of the straight log-odds and the view head's
+                log-odds above ``checks.view_threshold``: a pose then only counts as straight
+                when the classifier would also judge it (not "turn sideways to the camera").
 
         Returns:
-            A 0-dim tensor differentiable with respect to ``clip``.
+            (T, 16, 3) pixel keypoints with confidence (no NaN) -> 0-dim tensor, > 0 where the
+            verdict would be straight; differentiable with respect to the keypoints.
         """
-        if normalized:
-            features = clip
-        else:
-            normalization = clip_normalization(
-                clip.detach().cpu().numpy(), self.checks.min_confidence
-            )
-            if normalization is None:
-                raise ValueError("the clip has no confident joint")
-            center, scale = normalization
-            features = normalize_clip_torch(
-                clip, torch.from_numpy(center), scale, self.checks.min_confidence
-            )
-        frames = features.shape[0]
-        if frames < self.clip_length:
-            features = torch.cat(
-                [features[:1].expand(self.clip_length - frames, -1, -1), features], dim=0
-            )
-        features = features[-self.clip_length :]
-        both = torch.stack([features, flip_features(features)]).to(self.device)
-        logits, _, _ = self.model(both)
-        logits = logits.mean(dim=0) / self.temperature
-        straight = self.labels.index("straight")
-        others = torch.cat([logits[:straight], logits[straight + 1 :]])
-        return logits[straight] - torch.logsumexp(others, dim=0)
+        model, clip_length, temperature = self.model, self.clip_length, self.temperature
+        min_confidence = self.checks.min_confidence
+        view_threshold = self.checks.view_threshold if require_view else 0.0
+        # The view head's logit at the threshold.
+        view_offset = 0.0 if not view_threshold else float(
+            np.log(view_threshold / (1.0 - view_threshold))
+        )
+
+        def score(clip: torch.Tensor) -> torch.Tensor:
+            clip = clip[-clip_length:]
+            center, scale = clip_normalization_torch(clip, min_confidence)
+            features = normalize_clip_torch(clip, center, scale, min_confidence)
+            frames = features.shape[0]
+            if frames < clip_length:
+                features = torch.cat([features[:1].expand(clip_length - frames, -1, -1), features])
+            logits, view_logit, _ = model(torch.stack([features, flip_features(features)]))
+            straight = straight_log_odds(logits.mean(0), temperature, self.labels)
+            if view_threshold > 0:
+                return torch.minimum(straight, view_logit.reshape(-1).mean() - view_offset)
+            return straight
+
+        return score
+
+
+def straight_log_odds(
+    logits: torch.Tensor, temperature: float = 1.0, labels: Sequence[str] = FORM_LABELS
+) -> torch.Tensor:
+    """Log-odds of ``straight`` against every other class from class logits.
+
+    Args:
+        logits: (..., A) class logits in ``labels`` order.
+        temperature: calibration temperature dividing the logits.
+        labels: the class names of the logits.
+
+    Returns:
+        (...) ``log p(straight) - log(1 - p(straight))`` of the tempered softmax.
+    """
+    scaled = logits / temperature
+    straight = list(labels).index(STRAIGHT_LABEL)
+    others = torch.cat([scaled[..., :straight], scaled[..., straight + 1 :]], dim=-1)
+    return scaled[..., straight] - torch.logsumexp(others, dim=-1)
 
 
 def judge_blocker(frame: np.ndarray, top_label: str, view: float, checks: InputChecks) -> str:

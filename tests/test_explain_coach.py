@@ -4,7 +4,7 @@ import pytest
 import torch
 from test_explain_poses import stick_handstand, tiny_classifier  # noqa: F401
 
-from coach.explain import compose_explanation, corrected_view, worst_moment, write_explanation
+from coach.explain import LiveCorrection, compose_explanation, worst_moment, write_explanation
 from engine.ideal import IdealPose, normalize_pose
 from engine.skeleton import BONES
 
@@ -63,10 +63,11 @@ def test_corrected_view_has_the_frame_shape_and_follows_a_stream():
     rng = np.random.default_rng(34)
     pose = stick_handstand(rng, banana=True, size=SIZE)
     photo = _photo(pose)
+    live = LiveCorrection(tiny_classifier())
     for _ in range(3):
         jittered = pose.copy()
         jittered[:, :2] += rng.normal(0, 0.5, (16, 2))
-        view = corrected_view(photo, jittered, tiny_classifier())
+        view = live.view(photo, jittered)
         assert view.shape == photo.shape and view.dtype == np.uint8
     assert np.abs(view.astype(int) - photo.astype(int)).mean() > 1
 
@@ -136,7 +137,7 @@ class _SeesNoHandstand(torch.nn.Module):
 
 
 def test_no_correction_is_searched_when_the_model_sees_no_handstand():
-    from coach.explain import explain
+    from engine.explain import explain
     from engine.form import FormClassifier
 
     tiny = tiny_classifier()

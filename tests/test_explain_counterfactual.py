@@ -16,7 +16,6 @@ from engine.explain import (
     cues_from_deviations,
     nearest_good_pose,
     pose_from_angles,
-    scorer_from_classifier,
 )
 from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS
 from engine.skeleton import BONES, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST, THORAX
@@ -56,7 +55,7 @@ def _setup(count: int):
 
 def test_counterfactual_turns_banana_clips_straight_with_small_changes():
     classifier, clips, setup = _setup(12)
-    scorer = scorer_from_classifier(classifier)
+    scorer = classifier.straight_scorer()
     turned, medians, means = 0, [], []
     for clip in clips:
         explanation = nearest_good_pose(clip, scorer)
@@ -92,7 +91,7 @@ def test_bone_lengths_and_wrists_stay_fixed():
 def test_search_keeps_bone_lengths_and_hands():
     classifier = tiny_classifier()
     pose = stick_handstand(np.random.default_rng(14), banana=True)
-    explanation = nearest_good_pose(pose, scorer_from_classifier(classifier))
+    explanation = nearest_good_pose(pose, classifier.straight_scorer())
     assert explanation.reached and explanation.steps > 0
     corrected = explanation.corrected
     np.testing.assert_allclose(corrected[[R_WRIST, L_WRIST]], pose[[R_WRIST, L_WRIST]])
@@ -109,7 +108,7 @@ def test_search_keeps_bone_lengths_and_hands():
 def test_a_straight_pose_is_left_alone():
     classifier = tiny_classifier()
     pose = stick_handstand(np.random.default_rng(15), banana=False)
-    explanation = nearest_good_pose(pose, scorer_from_classifier(classifier))
+    explanation = nearest_good_pose(pose, classifier.straight_scorer())
     assert explanation.reached and explanation.steps == 0
     np.testing.assert_array_equal(explanation.corrected, pose)
     assert explanation.cues == []
@@ -146,7 +145,7 @@ def test_unseen_joints_left_at_zero_do_not_swing_the_body():
     classifier = tiny_classifier()
     pose = stick_handstand(np.random.default_rng(17), banana=True)
     pose[R_ELBOW] = [0.0, 0.0, 0.0]  # a clip buffer's "missing" joint
-    explanation = nearest_good_pose(pose, scorer_from_classifier(classifier))
+    explanation = nearest_good_pose(pose, classifier.straight_scorer())
     assert explanation.reached
     assert explanation.displacement_percent.max() < 50.0
     seen = np.arange(16) != R_ELBOW
@@ -156,7 +155,7 @@ def test_unseen_joints_left_at_zero_do_not_swing_the_body():
 
 def test_search_score_matches_the_classifier_probability():
     classifier = tiny_classifier()
-    scorer = scorer_from_classifier(classifier, require_view=False)
+    scorer = classifier.straight_scorer(require_view=False)
     rng = np.random.default_rng(18)
     for banana in (True, False):
         clip = np.stack([stick_handstand(rng, banana=banana) for _ in range(3)])

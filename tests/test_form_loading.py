@@ -167,7 +167,7 @@ def test_straight_logit_is_differentiable_and_consistent(tmp_path):
     classifier = load_form_model(path)
     frame = _standing_frame()
     clip = torch.tensor(np.repeat(frame[None], 3, axis=0), requires_grad=True)
-    logit = classifier.straight_logit_torch(clip)
+    logit = classifier.straight_scorer(require_view=False)(clip)
     logit.backward()
     assert clip.grad is not None and torch.isfinite(clip.grad).all()
     assert clip.grad[..., :2].abs().sum() > 0

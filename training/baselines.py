@@ -43,9 +43,7 @@ from engine.skeleton import (
     R_SHOULDER,
     R_WRIST,
 )
-
-STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
-NOT_HANDSTAND = FORM_LABELS.index("not_handstand")
+from engine.verdict import BANANA_INDEX, NOT_HANDSTAND_INDEX, STRAIGHT_INDEX
 
 
 def _clean(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +142,8 @@ class HipAngleRule:
     def fit(self, frames: np.ndarray, labels: np.ndarray) -> HipAngleRule:
         """Picks the threshold with the best straight-vs-banana balanced accuracy."""
         angles = hip_angle_degrees(frames)
-        keep = np.isin(labels, (STRAIGHT, BANANA)) & np.isfinite(angles)
-        angles, is_straight = angles[keep], labels[keep] == STRAIGHT
+        keep = np.isin(labels, (STRAIGHT_INDEX, BANANA_INDEX)) & np.isfinite(angles)
+        angles, is_straight = angles[keep], labels[keep] == STRAIGHT_INDEX
         best = -1.0
         for threshold in np.arange(120.0, 180.5, 0.5):
             predicted = angles >= threshold
@@ -157,8 +155,8 @@ class HipAngleRule:
     def predict(self, frames: np.ndarray) -> np.ndarray:
         """(N, 16, 3) -> (N,) class indices (never other_handstand)."""
         angles = np.nan_to_num(hip_angle_degrees(frames), nan=0.0)
-        out = np.where(angles >= self.threshold, STRAIGHT, BANANA)
-        return np.where(_inverted(frames), out, NOT_HANDSTAND).astype(np.int64)
+        out = np.where(angles >= self.threshold, STRAIGHT_INDEX, BANANA_INDEX)
+        return np.where(_inverted(frames), out, NOT_HANDSTAND_INDEX).astype(np.int64)
 
 
 class KnnEmbeddingBaseline:

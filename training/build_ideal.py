@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.form import FORM_LABELS
 from engine.ideal import (
     DEFAULT_IDEAL_POSE,
     average_poses,
@@ -29,8 +28,8 @@ from engine.ideal import (
     side_profile,
     similarity_fit,
 )
+from engine.verdict import STRAIGHT_INDEX
 
-STRAIGHT = FORM_LABELS.index("straight")
 CLIP_LENGTH = 16
 # Consecutive frames of a clip are nearly the same pose; every few frames is enough.
 FRAME_STRIDE = 4
@@ -54,7 +53,7 @@ def synthetic_straight_poses(clips: int, seed: int) -> tuple[np.ndarray, dict]:
     keypoints = np.asarray(data.clean_keypoints, dtype=np.float32)
     frame_labels = np.asarray(data.frame_labels)
     side_view = np.asarray(data.arch_visible, dtype=bool)
-    chosen = (frame_labels == STRAIGHT) & side_view[:, None]
+    chosen = (frame_labels == STRAIGHT_INDEX) & side_view[:, None]
     chosen[:, np.arange(CLIP_LENGTH) % FRAME_STRIDE != FRAME_STRIDE - 1] = False
     poses = keypoints[chosen]
     poses = poses[np.isfinite(poses[..., :2]).all((1, 2))]

@@ -33,8 +33,8 @@ import numpy as np
 from engine.features import clean_confidence, last_observed_frame
 from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
 from engine.skeleton import rotate_in_plane
+from engine.verdict import BANANA_INDEX, STRAIGHT_INDEX
 
-STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
 OURS = "formnet (ours)"
 
 
@@ -69,7 +69,9 @@ def per_class_metrics(truth: np.ndarray, predicted: np.ndarray, classes: int) ->
 def straight_banana_balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Mean of straight recall and banana recall (4-class predictions; NaN if one is absent)."""
     recalls = [
-        np.mean(predicted[truth == c] == c) for c in (STRAIGHT, BANANA) if np.any(truth == c)
+        np.mean(predicted[truth == c] == c)
+        for c in (STRAIGHT_INDEX, BANANA_INDEX)
+        if np.any(truth == c)
     ]
     return float(np.mean(recalls)) if len(recalls) == 2 else float("nan")
 
@@ -320,12 +322,12 @@ def real_metrics(truth: np.ndarray, predicted: np.ndarray, banana_score: np.ndar
         straight-vs-banana balanced accuracy, 4-class macro-F1, accuracy, per-class recall
         (``recall_<label>``) and the ROC-AUC of P(banana) among straight and banana rows.
     """
-    line = np.isin(truth, (STRAIGHT, BANANA))
+    line = np.isin(truth, (STRAIGHT_INDEX, BANANA_INDEX))
     out = {
         "straight_banana_balanced_accuracy": straight_banana_balanced_accuracy(truth, predicted),
         "macro_f1": macro_f1(truth, predicted),
         "accuracy": float(np.mean(truth == predicted)),
-        "banana_auc": roc_auc(truth[line] == BANANA, banana_score[line])
+        "banana_auc": roc_auc(truth[line] == BANANA_INDEX, banana_score[line])
         if banana_score is not None else float("nan"),
     }
     for c, name in enumerate(FORM_LABELS):
@@ -450,7 +452,7 @@ def grouped_evaluation(
     order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
     methods = {}
     for name in order:
-        score = probabilities[name][:, BANANA] if name in probabilities else None
+        score = probabilities[name][:, BANANA_INDEX] if name in probabilities else None
         args = (truth[scored], predicted[name][scored],
                 None if score is None else score[scored])
         methods[name] = {
@@ -459,7 +461,7 @@ def grouped_evaluation(
                                         np.random.default_rng(config.seed + 78), resamples),
         }
     hidden = ((confidences < EVAL_MIN_CONFIDENCE) & (real.source == "real") & (real.view == 0)
-              & np.isin(truth, (STRAIGHT, BANANA)))
+              & np.isin(truth, (STRAIGHT_INDEX, BANANA_INDEX)))
     return {
         "methods": methods,
         "hidden_view_cannot_judge": {

@@ -53,6 +53,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (the environment variable above must be set first)
 
 from coach.overlay import draw_skeleton, ui_scale  # noqa: E402
+from engine.verdict import LABEL_COLORS  # noqa: E402
 
 DEFAULT_WINDOW = (1100, 760)
 STATUS_HEIGHT = 78
@@ -71,13 +72,6 @@ KEY_LABELS: dict[int, str] = {
     pygame.K_5: "unsure",
     pygame.K_KP5: "unsure",
     pygame.K_u: "unsure",
-}
-LABEL_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
-    "straight": (70, 175, 80),
-    "banana": (215, 70, 50),
-    "other_handstand": (230, 150, 20),
-    "not_handstand": (90, 110, 140),
-    "unsure": (130, 130, 130),
 }
 HELP_LINES = (
     "1  straight            2  banana",
