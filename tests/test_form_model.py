@@ -55,8 +55,8 @@ def test_max_min_pooling_is_max_plus_min():
 
 
 def test_aggregation_starts_as_identity():
-    model = FormNet(stem_widths=(2, 2, 2), mixed_width=4, num_blocks=1)
-    heatmap = torch.randn(1, 4, 2, 2)
+    model = FormNet(stem_widths=(2, 2, 2), mixed_width=4, mixed_reduce_width=2, num_blocks=1)
+    heatmap = torch.randn(1, model.num_classes, 2, 2)
     torch.testing.assert_close(model.pose_aggregation(heatmap), heatmap)
 
 

@@ -31,21 +31,11 @@ import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
 from engine.models.form_net import FormNet
+from engine.models.layers import BiasOnlyBatchNorm2d
 from engine.models.registry import create_model, register_model
 from engine.skeleton import NUM_JOINTS
 
-# Keras BatchNormalization defaults (momentum 0.99 ~ PyTorch momentum 0.01, eps 1e-3).
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.01
 CONTEXT_ALPHA = 0.8
-
-
-class BiasOnlyBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm with a learned shift (beta) and no learned scale, like Keras ``scale=False``."""
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__(num_features, eps=BN_EPS, momentum=BN_MOMENTUM, affine=False)
-        self.bias = nn.Parameter(torch.zeros(num_features))
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -473,9 +463,11 @@ class DeepHARAction(nn.Module):
     Per frame (deephar_spec.md §1.7), from the pose network's last block: the context-aggregated
     coordinates y, the joint probability p = sigmoid(4 * max logit), and the appearance
     features V[t, j] = sum over positions of softmax(heatmap_j) * F, with F the first rBlock's
-    output. The pose stream reads the T x J "pose image" (x p, y p, p); the appearance stream
-    reads V. Both are ``engine.models.form_net.FormNet`` (the project's implementation of the
-    action prediction blocks, max+min pooling and aggregation); its view head is unused here.
+    output. The pose stream reads the T x J "pose image" y * p (two channels, x p and y p); the
+    appearance stream reads V. Both are ``engine.models.form_net.FormNet`` with its paper
+    defaults (Keras BatchNorm without scale, eps 1e-3, momentum 0.99; no view head), so the
+    defaults here are the authors' Penn Action model (cvpr18 ``action.py`` ``build_merge_model``)
+    layer for layer.
     """
 
     def __init__(
@@ -486,6 +478,7 @@ class DeepHARAction(nn.Module):
         num_classes: int = 15,
         stem_widths: tuple[int, int, int] = (8, 16, 24),
         mixed_width: int = 56,
+        mixed_reduce_width: int = 32,
         num_blocks: int = 4,
         appearance_width: int = 256,
         use_appearance: bool = True,
@@ -499,6 +492,7 @@ class DeepHARAction(nn.Module):
             num_classes: actions A.
             stem_widths: pose-stream stem widths (Penn v1: 8, 16, 24).
             mixed_width: pose-stream mixed width; blocks run at twice this (Penn v1: 56).
+            mixed_reduce_width: the 1x1 reduction opening the second mixed branch (Penn v1: 32).
             num_blocks: action prediction blocks per stream (4).
             appearance_width: appearance-stream width (256).
             use_appearance: build the appearance stream.
@@ -513,9 +507,10 @@ class DeepHARAction(nn.Module):
         self.head = FormNet(
             num_classes=num_classes,
             num_joints=self.pose.num_joints,
-            in_channels=3,
+            in_channels=2,
             stem_widths=stem_widths,
             mixed_width=mixed_width,
+            mixed_reduce_width=mixed_reduce_width,
             num_blocks=num_blocks,
             appearance_channels=self.pose.width if use_appearance else 0,
             appearance_width=appearance_width,
@@ -525,7 +520,7 @@ class DeepHARAction(nn.Module):
         out = self.pose.forward_all(frames)
         coords = out.poses[:, -1, :, :2]
         prob = torch.sigmoid(4.0 * out.joint_logits[:, -1]).unsqueeze(-1)
-        pose_image = torch.cat([coords * prob, prob], dim=-1)
+        pose_image = coords * prob  # (N, J, 2): the authors' y * p
         if not self.use_appearance:
             return pose_image, None
         maps = torch.softmax(out.last_heatmaps.flatten(2), dim=-1)  # (N, J, hw)
@@ -559,7 +554,11 @@ class DeepHARAction(nn.Module):
 
 @register_model
 def deephar_action_penn(**kwargs: object) -> DeepHARAction:
-    """The authors' Penn Action model: K = 4 pose network, PoseAR v1 and the appearance stream."""
+    """The authors' Penn Action model: K = 4 pose network, PoseAR v1 and the appearance stream.
+
+    Layer for layer the cvpr18 model: 4,916,320 trainable action parameters (PoseAR 852,864,
+    GuidedVisAR 4,062,976, merge 480) on a 7,838,592-parameter pose network.
+    """
     return DeepHARAction(**kwargs)  # type: ignore[arg-type]
 
 
@@ -568,6 +567,6 @@ def deephar_action_test(**kwargs: object) -> DeepHARAction:
     """Tiny action model for tests (``deephar_test`` pose network, narrow streams)."""
     defaults = {
         "pose_model": "deephar_test", "stem_widths": (4, 4, 8), "mixed_width": 8,
-        "num_blocks": 2, "appearance_width": 16,
+        "mixed_reduce_width": 4, "num_blocks": 2, "appearance_width": 16,
     }
     return DeepHARAction(**{**defaults, **kwargs})  # type: ignore[arg-type]

@@ -6,14 +6,23 @@ Inception-like stem and max+min pooling lead into action prediction blocks, each
 an action heatmap whose global max+min gives that block's class scores, re-injected into the
 next block. The last heatmap of each stream goes through a 1x1 separable convolution
 (identity at initialization); the streams are summed and globally max+min pooled into the
-final class scores. Differences from the paper, all for a CPU-sized clip model:
+final class scores.
 
-- widths are keyword arguments (the paper's Penn v1 is ``stem_widths=(8, 16, 24)``,
-  ``mixed_width=56``, 4 blocks at 112 channels);
-- the pose image has three channels, (x * c, y * c, c): coordinates masked by the joint
-  confidence as in the paper's ``y * p``, plus the confidence itself;
-- a view head (global max+min of the last block's features, then a linear layer) predicts
-  whether the camera view can show an arched back at all;
+``FormNet``'s defaults are the authors' Penn Action PoseAR v1 exactly (cvpr18 ``action.py``
+``build_pose_model``; 852,864 trainable parameters for 15 actions, deephar_spec.md section 9).
+The handstand form model (``form_handstand``) departs from it through keyword arguments, each
+for a CPU-sized clip model trained from scratch on synthetic clips:
+
+- ``stem_widths``, ``mixed_width``, ``mixed_reduce_width``: narrower (the paper's Penn v1 is
+  ``(8, 16, 24)``, 56 and 32, blocks at 112 channels; the form model runs blocks at 32 with a
+  1x1 reduction to half the mixed width);
+- ``in_channels=3``: the pose image is (x * c, y * c, c), coordinates masked by the joint
+  confidence as in the paper's ``y * p``, plus the confidence itself (the paper has the two
+  masked coordinates only);
+- ``bn_eps=1e-5, bn_momentum=0.1, bn_scale=True``: PyTorch's BatchNorm defaults with a learned
+  scale (the authors use Keras' eps 1e-3, momentum 0.99, i.e. 0.01 here, and no scale);
+- ``view_head=True``: global max+min of the last block's features, then a linear layer,
+  predicts whether the camera view can show an arched back at all (not in the paper);
 - the appearance stream takes per-joint appearance features ``(B, T, J, F)`` (the paper pools
   the pose network's features under each joint's heatmap); it exists only when
   ``appearance_channels > 0``.
@@ -24,11 +33,17 @@ the two 2x2 poolings need, so a single photo (T = 1) works.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from engine.models.layers import KERAS_BN_EPS, KERAS_BN_MOMENTUM, batch_norm2d
 from engine.models.registry import register_model
+
+Norm = Callable[[int], nn.Module]
 
 
 def max_min_pool2d(x: torch.Tensor) -> torch.Tensor:
@@ -44,10 +59,12 @@ def global_max_min(x: torch.Tensor) -> torch.Tensor:
 class _ConvBN(nn.Sequential):
     """Conv (no bias, 'same' padding) -> BN, optionally followed by ReLU."""
 
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int], relu: bool) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: tuple[int, int], relu: bool, norm: Norm
+    ) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(cin, cout, kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias=False),
-            nn.BatchNorm2d(cout),
+            norm(cout),
         ]
         if relu:
             layers.append(nn.ReLU(inplace=True))
@@ -57,11 +74,11 @@ class _ConvBN(nn.Sequential):
 class _ReluConvBN(nn.Sequential):
     """Pre-activation unit "RCB": ReLU -> conv (no bias) -> BN."""
 
-    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, norm: Norm) -> None:
         super().__init__(
             nn.ReLU(),
             nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(cout),
+            norm(cout),
         )
 
 
@@ -72,19 +89,22 @@ class ActionPredictionBlock(nn.Module):
         channels: input and output channels C.
         num_classes: actions A.
         last: the last block returns no re-injected features.
+        norm: builds the BatchNorm of a given width.
     """
 
-    def __init__(self, channels: int, num_classes: int, last: bool) -> None:
+    def __init__(self, channels: int, num_classes: int, last: bool, *, norm: Norm) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            _ReluConvBN(channels, channels // 2, 1), _ReluConvBN(channels // 2, channels, 3)
+            _ReluConvBN(channels, channels // 2, 1, norm),
+            _ReluConvBN(channels // 2, channels, 3, norm),
         )
-        self.features = _ReluConvBN(channels, channels, 3)
+        self.features = _ReluConvBN(channels, channels, 3, norm)
         self.heatmap = nn.Sequential(
             nn.ReLU(), nn.Conv2d(channels, num_classes, 3, padding=1, bias=False)
         )
         self.reinject = None if last else nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), _ReluConvBN(num_classes, channels, 3)
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _ReluConvBN(num_classes, channels, 3, norm),
         )
 
     def forward(
@@ -122,30 +142,43 @@ class _Aggregation(nn.Module):
 
 
 class FormNet(nn.Module):
-    """DeepHAR pose-based action stream with a view head and an optional appearance stream.
+    """DeepHAR pose-based action stream with an optional view head and appearance stream.
+
+    The defaults build the authors' Penn Action PoseAR v1; see the module docstring for the
+    arguments the handstand form model changes and why.
 
     Args:
-        num_classes: form classes A.
+        num_classes: classes A (15 Penn actions; 4 form classes).
         num_joints: joints J per frame.
-        in_channels: channels per joint of the pose image.
+        in_channels: channels per joint of the pose image (2: x * p, y * p).
         stem_widths: widths of the three parallel stem convolutions (3x1, 3x3, 3x5).
         mixed_width: width of each of the two mixed branches; blocks run at twice this.
+        mixed_reduce_width: width of the 1x1 convolution opening the second mixed branch.
         num_blocks: action prediction blocks per stream.
         appearance_channels: per-joint appearance features F; 0 disables that stream.
-        appearance_width: block width of the appearance stream.
+        appearance_width: block width of the appearance stream (the paper's: 256).
+        bn_eps: BatchNorm epsilon (Keras' 1e-3).
+        bn_momentum: BatchNorm momentum, PyTorch convention (Keras 0.99 = 0.01 here).
+        bn_scale: BatchNorms learn a scale as well as a shift (Keras ``scale=False``: no).
+        view_head: add the view head; without it ``forward`` returns None as the view logit.
     """
 
     def __init__(
         self,
         *,
-        num_classes: int = 4,
+        num_classes: int = 15,
         num_joints: int = 16,
-        in_channels: int = 3,
+        in_channels: int = 2,
         stem_widths: tuple[int, int, int] = (8, 16, 24),
         mixed_width: int = 56,
+        mixed_reduce_width: int = 32,
         num_blocks: int = 4,
         appearance_channels: int = 0,
-        appearance_width: int = 64,
+        appearance_width: int = 256,
+        bn_eps: float = KERAS_BN_EPS,
+        bn_momentum: float = KERAS_BN_MOMENTUM,
+        bn_scale: bool = False,
+        view_head: bool = False,
     ) -> None:
         super().__init__()
         if num_blocks < 1:
@@ -154,31 +187,34 @@ class FormNet(nn.Module):
         self.num_joints = num_joints
         self.in_channels = in_channels
         self.appearance_channels = appearance_channels
+        norm = functools.partial(batch_norm2d, eps=bn_eps, momentum=bn_momentum, scale=bn_scale)
         w1, w2, w3 = stem_widths
         self.stem = nn.ModuleList([
-            _ConvBN(in_channels, w1, (3, 1), relu=True),
-            _ConvBN(in_channels, w2, (3, 3), relu=True),
-            _ConvBN(in_channels, w3, (3, 5), relu=True),
+            _ConvBN(in_channels, w1, (3, 1), relu=True, norm=norm),
+            _ConvBN(in_channels, w2, (3, 3), relu=True, norm=norm),
+            _ConvBN(in_channels, w3, (3, 5), relu=True, norm=norm),
         ])
         stem_out = w1 + w2 + w3
-        self.mixed_a = _ConvBN(stem_out, mixed_width, (3, 3), relu=False)
+        self.mixed_a = _ConvBN(stem_out, mixed_width, (3, 3), relu=False, norm=norm)
         self.mixed_b = nn.Sequential(
-            _ConvBN(stem_out, mixed_width // 2 or 1, (1, 1), relu=False),
-            _ConvBN(mixed_width // 2 or 1, mixed_width, (3, 3), relu=False),
+            _ConvBN(stem_out, mixed_reduce_width, (1, 1), relu=False, norm=norm),
+            _ConvBN(mixed_reduce_width, mixed_width, (3, 3), relu=False, norm=norm),
         )
         channels = 2 * mixed_width
         self.pose_blocks = nn.ModuleList(
-            ActionPredictionBlock(channels, num_classes, last=i == num_blocks - 1)
+            ActionPredictionBlock(channels, num_classes, last=i == num_blocks - 1, norm=norm)
             for i in range(num_blocks)
         )
         self.pose_aggregation = _Aggregation(num_classes)
-        self.view_head = nn.Linear(channels, 1)
+        self.view_head = nn.Linear(channels, 1) if view_head else None
         if appearance_channels > 0:
             self.appearance_entry = _ConvBN(
-                appearance_channels, appearance_width, (1, 1), relu=False
+                appearance_channels, appearance_width, (1, 1), relu=False, norm=norm
             )
             self.appearance_blocks = nn.ModuleList(
-                ActionPredictionBlock(appearance_width, num_classes, last=i == num_blocks - 1)
+                ActionPredictionBlock(
+                    appearance_width, num_classes, last=i == num_blocks - 1, norm=norm
+                )
                 for i in range(num_blocks)
             )
             self.appearance_aggregation = _Aggregation(num_classes)
@@ -211,7 +247,7 @@ class FormNet(nn.Module):
 
     def forward(
         self, pose: torch.Tensor, appearance: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Scores clips.
 
         Args:
@@ -221,15 +257,19 @@ class FormNet(nn.Module):
 
         Returns:
             ``(logits (B, A), view_logit (B,), block_logits (B, S * num_blocks, A))``: the
-            aggregated class scores, the logit that the view can show an arch, and every
-            block's intermediate scores (S streams) for deep supervision.
+            aggregated class scores, the logit that the view can show an arch (None without a
+            view head), and every block's intermediate scores (S streams) for deep
+            supervision.
         """
         image = self._to_image(pose)
         x = torch.cat([branch(image) for branch in self.stem], dim=1)
         x = max_min_pool2d(torch.cat([self.mixed_a(x), self.mixed_b(x)], dim=1))
         heatmaps, last, features = self._run_blocks(x, self.pose_blocks)
         aggregated = self.pose_aggregation(last)
-        view_logit = self.view_head(global_max_min(features)).squeeze(-1)
+        view_logit = (
+            None if self.view_head is None
+            else self.view_head(global_max_min(features)).squeeze(-1)
+        )
         if self.appearance_channels > 0:
             if appearance is None:
                 raise ValueError("this FormNet has an appearance stream: pass `appearance`")
@@ -245,13 +285,28 @@ class FormNet(nn.Module):
         return global_max_min(aggregated), view_logit, block_logits
 
 
+# The handstand form model's departures from the paper's PoseAR (see the module docstring).
+_FORM_ADAPTATIONS = {
+    "num_classes": 4,
+    "in_channels": 3,
+    "bn_eps": 1e-5,
+    "bn_momentum": 0.1,
+    "bn_scale": True,
+    "view_head": True,
+}
+
+
 @register_model
 def form_handstand(**kwargs) -> FormNet:
     """The shipped handstand form model: CPU-sized DeepHAR pose stream, 4 blocks at 32 channels.
 
     About 77k parameters (the paper's Penn v1 stream runs 4 blocks at 112 channels, 853k).
     """
-    config = {"stem_widths": (8, 16, 24), "mixed_width": 16, "num_blocks": 4}
+    config = {
+        **_FORM_ADAPTATIONS,
+        "stem_widths": (8, 16, 24), "mixed_width": 16, "mixed_reduce_width": 8, "num_blocks": 4,
+        "appearance_width": 64,
+    }
     config.update(kwargs)
     return FormNet(**config)
 
@@ -259,6 +314,10 @@ def form_handstand(**kwargs) -> FormNet:
 @register_model
 def form_handstand_test(**kwargs) -> FormNet:
     """Tiny variant for tests."""
-    config = {"stem_widths": (4, 4, 8), "mixed_width": 8, "num_blocks": 2}
+    config = {
+        **_FORM_ADAPTATIONS,
+        "stem_widths": (4, 4, 8), "mixed_width": 8, "mixed_reduce_width": 4, "num_blocks": 2,
+        "appearance_width": 64,
+    }
     config.update(kwargs)
     return FormNet(**config)
