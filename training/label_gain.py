@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.form import FORM_LABELS, load_form_model
+from engine.verdict import BANANA_INDEX
 
 # Below this many held-out groups a bootstrap over groups says little about the spread.
 FEW_GROUPS = 5
@@ -23,13 +24,13 @@ FIGURES = (("straight_banana_balanced_accuracy", "balanced acc. straight/banana"
 
 
 def _scores(weights: Path, test, seed: int) -> dict:
-    from training.evaluate import BANANA, bootstrap_intervals, real_metrics
+    from training.evaluate import bootstrap_intervals, real_metrics
 
     classifier = load_form_model(weights)
     verdicts = classifier.predict_batch([clip[-1:] for clip in test.keypoints], test.image_sizes)
     probabilities = np.array([[v.probabilities[name] for name in FORM_LABELS] for v in verdicts])
     predicted = probabilities.argmax(-1)
-    args = (test.labels, predicted, probabilities[:, BANANA])
+    args = (test.labels, predicted, probabilities[:, BANANA_INDEX])
     return {"metrics": real_metrics(*args),
             "ci95": bootstrap_intervals(*args, test.groups, np.random.default_rng(seed))}
 
