@@ -8,7 +8,7 @@ A scripted "user" looks at each item for a think time drawn from 1.5-2.0 s (user
 compressed ``--speedup`` times in wall-clock time; the pose back-end is NOT compressed, so
 the pose has less time to get ready than with a real user: the ready share is a lower bound)
 and then presses a label key (posted with ``pygame.event.post``). The app runs its normal loop
-(``LabelApp.step`` at up to 120 Hz). Three runs on the same images:
+(``LabelWindow.step`` at up to 120 Hz). Three runs on the same images:
 
 - ``prefetch``: poses computed ahead in the background thread (the program's default);
 - ``no prefetch``: baseline, the pose is computed when the item is shown and the user waits;
@@ -39,9 +39,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
+from engine.media import iter_media_files  # noqa: E402
 from engine.pose.base import PoseResult  # noqa: E402
-from training.label import LabelApp, build_items  # noqa: E402
-from training.store import LabelStore, iter_media_files  # noqa: E402
+from training.label import LabelWindow  # noqa: E402
+from training.label_session import LabelSession, build_items  # noqa: E402
+from training.store import LabelStore  # noqa: E402
 
 LABEL_KEYS = (pygame.K_1, pygame.K_2, pygame.K_3, pygame.K_4)
 
@@ -94,17 +96,18 @@ def make_backend(args):
 def run_session(paths, db, backend, *, threaded, think_s, speedup, count, rng) -> dict:
     with LabelStore(db) as store:
         items = build_items(store, paths)[:count]
-        app = LabelApp(store, items, backend, threaded_prefetch=threaded, window_size=(1100, 760))
+        app = LabelWindow(LabelSession(store, items), backend, threaded_prefetch=threaded,
+                          window_size=(1100, 760))
         ticker = pygame.time.Clock()
         waits_display, waits_skeleton, thinks = [], [], []
         start = time.perf_counter()
         app.step()
         shown_at = pressed_at = time.perf_counter()
-        skeleton_at = shown_at if app.prefetcher.pose(app.index) is not None else None
+        skeleton_at = shown_at if app.prefetcher.pose(app.session.index) is not None else None
         think = rng.uniform(*think_s) if think_s[1] > 0 else 0.0
-        while app.stats.items_labeled < len(items):
+        while app.session.stats.items_labeled < len(items):
             now = time.perf_counter()
-            if skeleton_at is None and app.prefetcher.pose(app.index) is not None:
+            if skeleton_at is None and app.prefetcher.pose(app.session.index) is not None:
                 skeleton_at = now
             waits_for_skeleton = think_s[1] == 0 and skeleton_at is None
             if now - shown_at >= think / speedup and not waits_for_skeleton:
@@ -113,13 +116,13 @@ def run_session(paths, db, backend, *, threaded, think_s, speedup, count, rng) -
                     waits_skeleton.append(max(0.0, skeleton_at - pressed_at))
                 else:
                     waits_skeleton.append(np.nan)
-                key = LABEL_KEYS[app.stats.items_labeled % len(LABEL_KEYS)]
+                key = LABEL_KEYS[app.session.stats.items_labeled % len(LABEL_KEYS)]
                 pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0))
                 pressed_at = time.perf_counter()
                 app.step()
                 shown_at = time.perf_counter()
                 waits_display.append(shown_at - pressed_at)
-                ready = app.prefetcher.pose(app.index) is not None
+                ready = app.prefetcher.pose(app.session.index) is not None
                 skeleton_at = shown_at if ready else None
                 think = rng.uniform(*think_s) if think_s[1] > 0 else 0.0
                 continue
@@ -127,8 +130,8 @@ def run_session(paths, db, backend, *, threaded, think_s, speedup, count, rng) -
             ticker.tick(120)
         elapsed = time.perf_counter() - start
         # The first item is shown before anything could be computed ahead; leave it out.
-        ready_share = float(np.mean(app.stats.pose_ready_when_shown[1 : len(items)]))
-        labeled = app.stats.items_labeled
+        ready_share = float(np.mean(app.session.stats.pose_ready_when_shown[1 : len(items)]))
+        labeled = app.session.stats.items_labeled
         app.close()
     user_seconds = sum(thinks) + sum(waits_display)
     if think_s[1] == 0:

@@ -24,6 +24,7 @@ from coach.errors import (
     printable,
 )
 from coach.signals import StopFlag, stop_on_signals
+from engine.media import MediaError
 
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "demo_handstand.mp4"
 
@@ -364,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     except CoachError as error:
         print(f"error: {printable(error)}", file=sys.stderr)
         return error.exit_code
+    except MediaError as error:  # a file engine.media cannot read: an input error
+        print(f"error: {printable(error)}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from engine.media import MediaError
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -27,8 +29,11 @@ class UsageError(CoachError):
     exit_code = EXIT_USAGE
 
 
-class InputError(CoachError):
-    """An input (camera, video, image, folder) is missing, unreadable, empty or corrupt."""
+class InputError(CoachError, MediaError):
+    """An input (camera, video, image, folder) is missing, unreadable, empty or corrupt.
+
+    ``engine.media`` raises the base ``MediaError`` for files; the app treats both alike.
+    """
 
     exit_code = EXIT_INPUT
 

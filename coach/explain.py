@@ -18,13 +18,8 @@ import cv2
 import numpy as np
 
 from coach.errors import InputError
-from coach.overlay import (
-    MIN_DRAW_CONFIDENCE,
-    draw_ghost,
-    draw_skeleton,
-    legible_factor,
-    ui_scale,
-)
+from coach.overlay import draw_ghost, legible_factor
+from engine.draw import MIN_DRAW_CONFIDENCE, draw_skeleton, ui_scale
 from engine.explain import Explanation, apply_correction, explain
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.repose import repose

@@ -332,7 +332,7 @@ class CoachSession:
         clip = self.outputs.clip
         if clip is None or self._recordings != 1 or not clip.is_file():
             return error  # a recording toggled with r, or a device such as /dev/full
-        from coach.sources import count_frames
+        from engine.media import count_frames
 
         saved = count_frames(clip)
         if saved == 0:

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from coach.analysis import FrameAnalysis
-from engine.skeleton import BONES, JOINT_NAMES
+from engine.draw import draw_skeleton, ui_scale, visible_joints
+from engine.skeleton import BONES
 from engine.verdict import (
     BANANA_LABEL,
     NOT_HANDSTAND_LABEL,
@@ -22,16 +23,7 @@ from engine.verdict import (
     label_color_bgr,
 )
 
-# Joints below this confidence are not drawn (BlazePose reports hidden limbs with low values).
-MIN_DRAW_CONFIDENCE = 0.2
-
-_RIGHT = frozenset(i for i, name in enumerate(JOINT_NAMES) if name.startswith("r_"))
-_LEFT = frozenset(i for i, name in enumerate(JOINT_NAMES) if name.startswith("l_"))
-RIGHT_COLOR = (0, 150, 255)  # BGR orange
-LEFT_COLOR = (255, 200, 40)  # BGR light blue
-AXIAL_COLOR = (245, 245, 245)
 GHOST_COLOR = (120, 255, 120)
-OUTLINE_COLOR = (20, 20, 20)
 
 BANNER_TEXT: dict[str, tuple[str, str]] = {
     # label: (headline, coaching line); the colour is the label's (engine.verdict.LABEL_COLORS)
@@ -78,11 +70,6 @@ class OverlayState:
     show_hold: bool = True
     progress: float | None = None
     note: str = ""
-
-
-def ui_scale(width: int, height: int) -> float:
-    """Size factor for lines and text so the overlay reads the same at any resolution."""
-    return float(np.clip(min(width, height) / 540.0, 0.55, 3.0))
 
 
 # Images smaller than this (pixels high) are enlarged, at most by MAX_ENLARGE, so that the
@@ -141,44 +128,9 @@ def _text_width(text: str, scale: float, thickness: int, bold: bool = False) -> 
     return cv2.getTextSize(text, font, scale, thickness)[0][0]
 
 
-def _joint_color(joint: int) -> tuple[int, int, int]:
-    if joint in _RIGHT:
-        return RIGHT_COLOR
-    if joint in _LEFT:
-        return LEFT_COLOR
-    return AXIAL_COLOR
-
-
-def _visible(keypoints: np.ndarray) -> np.ndarray:
-    return np.isfinite(keypoints).all(axis=1) & (keypoints[:, 2] >= MIN_DRAW_CONFIDENCE)
-
-
-def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scale: float = 1.0) -> None:
-    """Draws bones and joints in place; right side orange, left side blue, spine white.
-
-    Args:
-        image: (H, W, 3) uint8 BGR, modified in place.
-        keypoints: (16, 3) pixel keypoints with confidence.
-        scale: line-size factor (see :func:`ui_scale`).
-    """
-    visible = _visible(keypoints)
-    points = np.nan_to_num(keypoints[:, :2]).round().astype(np.int32)
-    thickness = max(2, int(round(3 * scale)))
-    radius = max(3, int(round(4.5 * scale)))
-    for parent, child in BONES:
-        if visible[parent] and visible[child]:
-            a, b = tuple(points[parent]), tuple(points[child])
-            cv2.line(image, a, b, OUTLINE_COLOR, thickness + 2, cv2.LINE_AA)
-            cv2.line(image, a, b, _joint_color(child), thickness, cv2.LINE_AA)
-    for joint in np.flatnonzero(visible):
-        center = tuple(points[joint])
-        cv2.circle(image, center, radius + 1, OUTLINE_COLOR, -1, cv2.LINE_AA)
-        cv2.circle(image, center, radius, _joint_color(joint), -1, cv2.LINE_AA)
-
-
 def draw_ghost(image: np.ndarray, ghost: np.ndarray, scale: float = 1.0) -> None:
     """Draws the ideal pose as a translucent green skeleton under the athlete's, in place."""
-    visible = _visible(ghost)
+    visible = visible_joints(ghost)
     points = np.nan_to_num(ghost[:, :2]).round().astype(np.int32)
     if not visible.any():
         return

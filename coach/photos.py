@@ -13,9 +13,9 @@ from coach.analysis import FormCoach, verdict_probabilities
 from coach.errors import CoachError, InputError, ModelError, OutputError, printable
 from coach.overlay import OverlayState, draw_overlay, enlarged_for_text
 from coach.recorder import check_writable, output_error
-from coach.sources import IMAGE_SUFFIXES, read_image
 from coach.timeline import write_json_atomic
 from engine.form import UNKNOWN_LABEL
+from engine.media import IMAGE_EXTENSIONS, MediaError, read_image
 
 
 @dataclass
@@ -39,7 +39,7 @@ def annotated_path(save: Path, image: Path, many: bool) -> Path:
     ``save`` itself for one image given a file name with an image suffix, else
     ``save/<stem>_coach.png``.
     """
-    if not many and save.suffix.lower() in IMAGE_SUFFIXES and not save.is_dir():
+    if not many and save.suffix.lower() in IMAGE_EXTENSIONS and not save.is_dir():
         return save
     return save / f"{image.stem}_coach.png"
 
@@ -83,7 +83,7 @@ def analyze_photos(
     log = log or (lambda message: print(message, file=sys.stderr))
     report = PhotoReport()
     many = len(images) > 1
-    if save is not None and (many or save.suffix.lower() not in IMAGE_SUFFIXES):
+    if save is not None and (many or save.suffix.lower() not in IMAGE_EXTENSIONS):
         try:
             save.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -95,7 +95,7 @@ def analyze_photos(
             break
         try:
             bgr = read_image(image_path)
-        except InputError as error:
+        except MediaError as error:
             log(f"error: {error}")
             report.failed.append(printable(image_path))
             report.results.append({"file": printable(image_path), "label": UNKNOWN_LABEL,

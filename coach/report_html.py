@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from coach.errors import OutputError
-from coach.overlay import draw_skeleton, ui_scale
 from coach.reports import clip_ending_at, read_frames
+from engine.draw import draw_skeleton, ui_scale
 
 THUMB_HEIGHT = 240
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from coach.errors import InputError, ModelError, printable
 from coach.recorder import check_writable, output_error
-from coach.sources import opencv_name
+from engine.media import open_video
 from engine.skeleton import NUM_JOINTS
 
 
@@ -22,8 +21,7 @@ def read_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     frames: dict[int, np.ndarray] = {}
     if not indices:
         return frames
-    with opencv_name(video) as name:
-        capture = cv2.VideoCapture(name)
+    capture = open_video(video)
     try:
         for index in range(max(indices) + 1):
             ok, bgr = capture.read()

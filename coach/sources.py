@@ -1,16 +1,16 @@
-"""Frame sources: cameras (newest frame only), video files (every frame) and still images."""
+"""Frame sources: cameras (newest frame only), video files (every frame) and still images.
+
+Reading and decoding files (``read_image``, ``opencv_name``, the image extensions) lives in
+``engine.media``, shared with the labeling tools.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import queue
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,11 +19,8 @@ import cv2
 import numpy as np
 
 from coach.errors import CameraLostError, InputError, UsageError, printable
+from engine.media import IMAGE_EXTENSIONS, MediaError, check_readable_file, ensure_bgr, open_video
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
-# A frame this large is almost certainly a mistake (or a decompression bomb); BlazePose looks at
-# a 256-px crop anyway, so bigger images are scaled down rather than refused.
-MAX_ANALYSIS_PIXELS = 4096 * 4096
 _DEFAULT_FPS = 30.0
 
 
@@ -61,53 +58,6 @@ class FrameSource(Protocol):
         ...
 
 
-def _check_readable_file(path: Path, what: str) -> None:
-    if not path.exists():
-        raise InputError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise InputError(f"{what} is a folder, not a file: {path}")
-    if not path.is_file():  # /dev/zero, /dev/null, a FIFO: endless, empty or blocking
-        raise InputError(f"{what} is not a regular file (a device or pipe): {path}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{what} is not readable (permissions): {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"{what} is empty (0 bytes): {path}")
-
-
-@contextlib.contextmanager
-def opencv_name(path: Path) -> Iterator[str]:
-    """A file name OpenCV can open for ``path``: the path itself, or a temporary plain link.
-
-    ``cv2.VideoCapture`` crashes the process on a name that is not valid UTF-8 and FFmpeg
-    misreads control characters, so such files are opened through a symbolic link with a
-    plain name (removed on exit; an opened capture keeps reading the file).
-    """
-    text = os.fsdecode(path)
-    if text.isprintable() and printable(text) == text:
-        yield text
-        return
-    folder = tempfile.mkdtemp(prefix="formcoach-")
-    try:
-        # The container format is found from the content; a plain suffix helps some probes.
-        suffix = path.suffix if path.suffix.isascii() and path.suffix[1:].isalnum() else ""
-        link = os.path.join(folder, "media" + suffix)
-        os.symlink(os.path.abspath(path), link)
-        yield link
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def count_frames(path: Path) -> int:
-    """How many frames of the video at ``path`` decode (0 when it cannot be opened)."""
-    with opencv_name(path) as name:
-        capture = cv2.VideoCapture(name)
-    frames = 0
-    while capture.isOpened() and capture.grab():
-        frames += 1
-    capture.release()
-    return frames
-
-
 def _sane_fps(value: float) -> float:
     return value if math.isfinite(value) and 1.0 <= value <= 240.0 else _DEFAULT_FPS
 
@@ -120,7 +70,7 @@ class VideoFileSource:
         prefetch: how many decoded frames may wait for the loop.
 
     Raises:
-        InputError: missing, empty or undecodable file, or a video without frames.
+        MediaError: missing, empty or undecodable file, or a video without frames.
     """
 
     live = False
@@ -128,15 +78,14 @@ class VideoFileSource:
     def __init__(self, path: Path | str, prefetch: int = 8) -> None:
         self.path = Path(path)
         self.name = printable(self.path.name)  # shown and stored as one plain line
-        _check_readable_file(self.path, "video")
-        with opencv_name(self.path) as name:
-            self._capture = cv2.VideoCapture(name)
+        check_readable_file(self.path, "video")
+        self._capture = open_video(self.path)
         if not self._capture.isOpened():
-            raise InputError(f"cannot decode video (not a video or corrupt): {self.path}")
+            raise MediaError(f"cannot decode video (not a video or corrupt): {self.path}")
         ok, first = self._capture.read()
         if not ok or first is None or first.size == 0:
             self._capture.release()
-            raise InputError(f"video has no decodable frames: {self.path}")
+            raise MediaError(f"video has no decodable frames: {self.path}")
         self.fps = _sane_fps(self._capture.get(cv2.CAP_PROP_FPS))
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
@@ -175,7 +124,7 @@ class VideoFileSource:
     def _decode(self, first: np.ndarray, first_time: float) -> None:
         index, bgr, decode_ms, timestamp = 0, first, 0.0, first_time
         while bgr is not None:
-            frame = Frame(index, timestamp, _ensure_bgr(bgr), decode_ms)
+            frame = Frame(index, timestamp, ensure_bgr(bgr), decode_ms)
             if not self._put(frame):
                 return
             start = time.perf_counter()
@@ -246,7 +195,7 @@ class CameraSource:
         self._lost_after = lost_after
         self._start = time.monotonic()
         self._cond = threading.Condition()
-        self._newest: tuple[np.ndarray, float] | None = (_ensure_bgr(first), self._start)
+        self._newest: tuple[np.ndarray, float] | None = (ensure_bgr(first), self._start)
         self._sequence = 1
         self._taken = 0
         self._delivered = 0
@@ -274,7 +223,7 @@ class CameraSource:
                 continue
             failures = 0
             with self._cond:
-                self._newest = (_ensure_bgr(bgr), time.monotonic())
+                self._newest = (ensure_bgr(bgr), time.monotonic())
                 self._sequence += 1
                 self._cond.notify_all()
 
@@ -305,49 +254,6 @@ class CameraSource:
         self._capture.release()
 
 
-def _ensure_bgr(image: np.ndarray) -> np.ndarray:
-    """Brings any decoded image to (H, W, 3) uint8 BGR."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return image
-
-
-def read_image(path: Path | str) -> np.ndarray:
-    """Reads an image file as (H, W, 3) uint8 BGR, scaled down when absurdly large.
-
-    Raises:
-        InputError: missing, empty, unreadable or undecodable file.
-    """
-    path = Path(path)
-    _check_readable_file(path, "image")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    # IMREAD_COLOR applies the EXIF orientation of phone photos (IMREAD_UNCHANGED would not)
-    # and brings grayscale, alpha and 16-bit images to 8-bit BGR.
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error:
-        # OpenCV refuses a header that promises more than 2^30 pixels before allocating them:
-        # a broken header or a decompression bomb.
-        raise InputError(f"image is too large to decode (or its header is corrupt): {path}") \
-            from None
-    if image is None or image.size == 0:
-        raise InputError(f"cannot decode image (not an image or corrupt): {path}")
-    image = _ensure_bgr(image)
-    pixels = image.shape[0] * image.shape[1]
-    if pixels > MAX_ANALYSIS_PIXELS:
-        scale = math.sqrt(MAX_ANALYSIS_PIXELS / pixels)
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(image)
-
-
 def list_images(paths: Iterable[Path | str]) -> list[Path]:
     """Expands files and folders (not recursive) into a sorted list of image files.
 
@@ -360,10 +266,10 @@ def list_images(paths: Iterable[Path | str]) -> list[Path]:
         if not path.exists():
             raise InputError(f"image path not found: {path}")
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
             if not images:
-                raise InputError(f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
-                                 f"{path}")
+                known = ", ".join(sorted(IMAGE_EXTENSIONS))
+                raise InputError(f"folder holds no images ({known}): {path}")
             found.extend(images)
         else:
             found.append(path)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from coach.errors import CameraLostError, InputError
-from coach.sources import CameraSource, VideoFileSource, list_images, read_image
+from coach.sources import CameraSource, VideoFileSource, list_images
+from engine.media import MediaError, read_image
 
 
 def write_video(path, frames: int, size=(96, 64), fps=25.0):
@@ -44,7 +45,7 @@ def _written(path, data: bytes):
     (lambda p: _written(p / "text.mp4", b"hello " * 100), "decod"),
 ])
 def test_video_file_source_rejects_bad_files(tmp_path, make, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(MediaError, match=message):
         VideoFileSource(make(tmp_path))
 
 
@@ -108,7 +109,7 @@ def test_read_image_normalizes_odd_formats(tmp_path):
         assert image.shape == (20, 30, 3) and image.dtype == np.uint8
     assert read_image(tmp_path / "deep.png").max() == 255
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    with pytest.raises(InputError, match="decode"):
+    with pytest.raises(MediaError, match="decode"):
         read_image(tmp_path / "bad.jpg")
 
 

@@ -11,9 +11,10 @@ from test_app_loop import FakeClassifier, FakePose, frames_with_person  # noqa: 
 
 from coach.analysis import FormCoach  # noqa: E402
 from coach.loop import CoachSession, SessionOutputs  # noqa: E402
-from coach.overlay import LEFT_COLOR, RIGHT_COLOR, draw_overlay  # noqa: E402
+from coach.overlay import draw_overlay  # noqa: E402
 from coach.sources import FrameListSource  # noqa: E402
 from coach.window import PAUSE, QUIT, RECORD, CoachWindow  # noqa: E402
+from engine.draw import LEFT_COLOR, RIGHT_COLOR  # noqa: E402
 from engine.skeleton import L_KNEE, R_WRIST  # noqa: E402
 
 

@@ -188,7 +188,7 @@ def test_build_ideal_writes_pose_and_card(tmp_path, monkeypatch):
 
 
 def test_build_ideal_adds_straight_poses_of_the_label_store(tmp_path, monkeypatch):
-    import training.store
+    import training.labeled_set
     from training import build_ideal
 
     poses, labels = stick_dataset(12, np.random.default_rng(7))
@@ -196,11 +196,11 @@ def test_build_ideal_adds_straight_poses_of_the_label_store(tmp_path, monkeypatc
         build_ideal, "synthetic_straight_poses", lambda clips, seed: (poses[labels == 0], {})
     )
     names = np.array(["straight" if label == 0 else "banana" for label in labels])
-    labeled = training.store.LabeledSet(
+    labeled = training.labeled_set.LabeledSet(
         keypoints=poses, image_sizes=np.ones((12, 2), np.float32), labels=names,
         groups=names, files=names,
     )
-    monkeypatch.setattr(training.store, "load_labeled_set", lambda path: labeled)
+    monkeypatch.setattr(training.labeled_set, "load_labeled_set", lambda path: labeled)
     store = tmp_path / "labels.db"
     store.write_bytes(b"")
     out = tmp_path / "ideal.npz"

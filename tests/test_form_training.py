@@ -179,7 +179,7 @@ def test_training_is_deterministic(tmp_path):
 
 
 def test_store_examples_are_added_with_group_split(tmp_path, monkeypatch):
-    import training.store
+    import training.labeled_set
 
     rng = np.random.default_rng(1)
     clips = standin_generate(40, clip_length=1, rng=rng)
@@ -189,7 +189,7 @@ def test_store_examples_are_added_with_group_split(tmp_path, monkeypatch):
         groups=np.array([f"video{i // 4}" for i in range(40)]), files=np.arange(40).astype(str),
     )
     fake.__len__ = lambda: 40
-    monkeypatch.setattr(training.store, "load_labeled_set", lambda db: _Sized(fake))
+    monkeypatch.setattr(training.labeled_set, "load_labeled_set", lambda db: _Sized(fake))
     train, test = train_form.labeled_sets("labels.db", 8, 0.25, seed=0)
     assert len(train) + len(test) == 40 and len(test) > 0
     assert not set(train.groups) & set(test.groups)

@@ -2,7 +2,7 @@
 
 Random bytes and mutated real PNG / JPEG / MP4 / checkpoint files go through the loaders the
 app uses. Each must either return something well-formed or raise the project's own one-line
-error type (``InputError``, ``ModelError``, ``FormModelError``, ``PoseBackendError``); any other
+error type (``MediaError``, ``ModelError``, ``FormModelError``, ``PoseBackendError``); any other
 exception, a hang or a crash of the interpreter fails the test.
 """
 
@@ -45,13 +45,12 @@ _PNG, _JPEG = fuzzing.seed_png(), fuzzing.seed_jpeg()
 @FUZZ
 @given(data=fuzzing.file_bytes(_PNG, _JPEG), suffix=st.sampled_from((".png", ".jpg", ".webp")))
 def test_read_image_returns_bgr_or_input_error(data: bytes, suffix: str) -> None:
-    from coach.errors import InputError
-    from coach.sources import read_image
+    from engine.media import MediaError, read_image
 
     path = _write(data, suffix)
     try:
         image = read_image(path)
-    except InputError as error:
+    except MediaError as error:
         _assert_one_line(error)
         event("refused")
         return
@@ -63,13 +62,12 @@ def test_read_image_returns_bgr_or_input_error(data: bytes, suffix: str) -> None
 @pytest.mark.parametrize("size", [(40000, 40000), (100000, 1), (1, 200000), (30000, 30000)])
 def test_image_declaring_a_huge_size_is_refused_cleanly(size) -> None:
     # A decompression bomb: a tiny file whose header promises gigapixels.
-    from coach.errors import InputError
-    from coach.sources import read_image
+    from engine.media import MediaError, read_image
 
     path = _write(fuzzing.png_with_size(*size), ".png")
     try:
         image = read_image(path)
-    except InputError as error:
+    except MediaError as error:
         _assert_one_line(error)
         assert path.name in str(error)
         return
@@ -89,13 +87,13 @@ _MP4 = _seed_mp4()
 @settings(FUZZ, max_examples=100)
 @given(data=fuzzing.file_bytes(_MP4))
 def test_video_source_delivers_frames_or_input_error(data: bytes) -> None:
-    from coach.errors import InputError
     from coach.sources import VideoFileSource
+    from engine.media import MediaError
 
     path = _write(data, ".mp4")
     try:
         source = VideoFileSource(path)
-    except InputError as error:
+    except MediaError as error:
         _assert_one_line(error)
         event("refused")
         return

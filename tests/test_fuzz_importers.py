@@ -39,13 +39,14 @@ def store():
 
 
 def _import(store, text: str, suffix: str) -> None:
+    from training.label_io import import_labels
     from training.store import StoreError
 
     path = _WORK / f"labels{suffix}"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     before = store.label_count()
     try:
-        report = store.import_file(path)
+        report = import_labels(store, path)
     except StoreError as error:
         message = str(error)
         assert message and "\n" not in message.strip(), repr(message)
@@ -75,13 +76,14 @@ def test_jsonl_import_never_raises_foreign_errors(store, text: str) -> None:
 @settings(FUZZ, max_examples=40)
 @given(data=st.binary(max_size=600), suffix=st.sampled_from((".csv", ".jsonl", ".txt")))
 def test_binary_label_file_is_refused_cleanly(store, data: bytes, suffix: str) -> None:
+    from training.label_io import import_labels
     from training.store import StoreError
 
     path = _WORK / f"binary{suffix}"
     path.write_bytes(data)
     before = store.label_count()
     try:
-        store.import_file(path)
+        import_labels(store, path)
     except StoreError as error:
         assert "\n" not in str(error).strip()
     assert store.label_count() >= before
@@ -91,8 +93,10 @@ def test_store_stays_healthy_after_fuzzing(store) -> None:
     # Runs after the fuzz tests in this module: the database must still check out.
     with sqlite3.connect(store.path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    from training.label_io import export_labels
+
     exported = _WORK / "export.jsonl"
-    count = store.export_file(exported)
+    count = export_labels(store, exported)
     assert count == len(exported.read_text(encoding="utf-8").splitlines())
 
 

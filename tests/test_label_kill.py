@@ -18,7 +18,8 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import pygame
     from engine.pose.base import PoseResult
-    from training.label import LabelApp, build_items
+    from training.label import LabelWindow
+    from training.label_session import LabelSession, build_items
     from training.store import LabelStore
 
     class Backend:
@@ -32,14 +33,14 @@ CHILD = textwrap.dedent(
 
     store = LabelStore(sys.argv[2])
     items = build_items(store, [sys.argv[3]])
-    app = LabelApp(store, items, Backend(), window_size=(400, 378))
+    app = LabelWindow(LabelSession(store, items), Backend(), window_size=(400, 378))
     keys = [pygame.K_1, pygame.K_2, pygame.K_3, pygame.K_4, pygame.K_u]
     presses = 0
     while True:
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=keys[presses % 5], mod=0))
         app.step()
         presses += 1
-        print(app.labeled_count, flush=True)
+        print(app.session.labeled_count, flush=True)
     """
 )
 

@@ -1,4 +1,4 @@
-"""Scripted labeling sessions: injected key events drive LabelApp; the store is checked."""
+"""Scripted labeling sessions: injected key events drive LabelWindow; the store is checked."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pygame  # noqa: E402
 
 from engine.pose.base import PoseResult  # noqa: E402
 from engine.skeleton import R_WRIST  # noqa: E402
-from training.label import LabelApp, build_items  # noqa: E402
+from training.label import LabelWindow  # noqa: E402
+from training.label_session import LabelSession, build_items  # noqa: E402
 from training.store import LabelStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,9 +85,11 @@ def session(tmp_path):
     items = build_items(store, [root], video_step=2)
     apps = []
 
-    def start(**kwargs):
+    def start(labeler=None, clock=None, **kwargs):
         kwargs.setdefault("window_size", WINDOW)
-        app = LabelApp(store, items, kwargs.pop("backend", FakeBackend()), **kwargs)
+        session = LabelSession(store, items, labeler=labeler,
+                               **({"clock": clock} if clock is not None else {}))
+        app = LabelWindow(session, kwargs.pop("backend", FakeBackend()), **kwargs)
         apps.append(app)
         return app
 
@@ -106,24 +109,24 @@ def test_items_cover_images_and_sampled_video_frames(session):
 def test_scripted_session_labels_undo_skip_back_and_segment(session):
     store, items, start = session
     app = start(labeler="ann")
-    assert app.index == 0
+    assert app.session.index == 0
     _press(pygame.K_1, pygame.K_2, pygame.K_z)  # straight, banana, undo the banana
     app.step()
-    assert app.index == 1 and items[1].frame_id not in app.labels
+    assert app.session.index == 1 and items[1].frame_id not in app.session.labels
     _press(pygame.K_3, pygame.K_s)  # other_handstand on item 1, skip item 2
     app.step()
-    assert app.index == 3
+    assert app.session.index == 3
     _press(pygame.K_LEFT, pygame.K_4)  # back to item 2: not_handstand; moves on to item 3
     app.step()
-    assert app.index == 3
+    assert app.session.index == 3
     # video frames 0..6 straight: in, three frames ahead, out, label
     _press(pygame.K_i, pygame.K_RIGHT, pygame.K_RIGHT, pygame.K_RIGHT, pygame.K_o, pygame.K_1)
     app.step()
-    assert app.index == 7
+    assert app.session.index == 7
     # in at frame 8, no out point: the label at frame 12 covers frames 8..12
     _press(pygame.K_i, pygame.K_RIGHT, pygame.K_RIGHT, pygame.K_u)
     app.step()
-    assert app.index == 10
+    assert app.session.index == 10
     # undo the unsure segment, skip one frame, unsure
     _press(pygame.K_BACKSPACE, pygame.K_RIGHT, pygame.K_5)
     app.step()
@@ -147,7 +150,7 @@ def test_scripted_session_labels_undo_skip_back_and_segment(session):
     assert store.label_count() == 8  # undone labels are gone from the history
     video = {r.frame_index: r.time_s for r in store.current_labels() if r.kind == "video"}
     assert video[6] == pytest.approx(0.6)
-    assert app.stats.items_labeled == 8
+    assert app.session.stats.items_labeled == 8
 
 
 def test_resumes_at_first_unlabeled_item(session):
@@ -155,13 +158,13 @@ def test_resumes_at_first_unlabeled_item(session):
     for item in items[:5]:
         store.add_label(item.frame_id, "banana")
     app = start()
-    assert app.index == 5
+    assert app.session.index == 5
     _press(pygame.K_3)
     app.step()
     app.close()
     again = start()
-    assert again.index == 6
-    assert again.labeled_count == 6
+    assert again.session.index == 6
+    assert again.session.labeled_count == 6
 
 
 def test_image_shown_before_pose_then_skeleton_drawn(session):
@@ -169,7 +172,7 @@ def test_image_shown_before_pose_then_skeleton_drawn(session):
     gate = threading.Event()
     app = start(backend=FakeBackend(gate), prefetch=2)
     app.step()
-    assert app.stats.pose_ready_when_shown == [False]
+    assert app.session.stats.pose_ready_when_shown == [False]
     screen = pygame.display.get_surface()
     image = app.prefetcher.image(0)
     assert image is not None  # the image is on screen although the pose is not ready
@@ -186,9 +189,9 @@ def test_image_shown_before_pose_then_skeleton_drawn(session):
     assert app.prefetcher.wait_for_pose(2)  # prefetched ahead of the user
     _press(pygame.K_1)
     app.step()
-    assert app.stats.pose_ready_when_shown == [False, True]
+    assert app.session.stats.pose_ready_when_shown == [False, True]
     # computed poses are cached in the store for retraining and for the next session
-    cached = app.store.get_pose(items[0].frame_id, "fake", "1")
+    cached = app.session.store.get_pose(items[0].frame_id, "fake", "1")
     assert cached is not None and cached.rotation == 180
     np.testing.assert_allclose(cached.keypoints, _keypoints(160, 120))
 
@@ -198,7 +201,7 @@ def test_help_toggle_and_segment_on_image_refused(session):
     app = start()
     _press(pygame.K_h, pygame.K_i)
     app.step()
-    assert app.show_help and app.mark_in is None and "video" in app.message
+    assert app.show_help and app.session.mark_in is None and "video" in app.session.message
     _press(pygame.K_h, pygame.K_ESCAPE)
     assert app.step() is False and not app.show_help
 
@@ -210,7 +213,7 @@ def test_labels_per_minute_uses_clock(session):
     _press(pygame.K_1, pygame.K_2, pygame.K_4)
     app.step()
     now[0] += 6.0
-    assert app.labels_per_minute() == pytest.approx(30.0)
+    assert app.session.labels_per_minute() == pytest.approx(30.0)
 
 
 def test_cli_missing_path_is_one_line_error(tmp_path, capsys):
@@ -243,18 +246,19 @@ def test_locked_store_mid_session_keeps_item_and_retries(tmp_path):
     db = tmp_path / "labels.db"
     store = LabelStore(db, timeout_s=0.05)
     items = build_items(store, [root], video_step=10)
-    app = LabelApp(store, items, FakeBackend(), window_size=WINDOW)
+    app = LabelWindow(LabelSession(store, items), FakeBackend(), window_size=WINDOW)
     try:
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         _press(pygame.K_2)
         assert app.step() is True
-        assert app.index == 0 and "NOT SAVED" in app.message and "locked" in app.message
+        message = app.session.message
+        assert app.session.index == 0 and "NOT SAVED" in message and "locked" in message
         holder.execute("ROLLBACK")
         holder.close()
         _press(pygame.K_2)
         app.step()
-        assert app.index == 1 and store.current_label(items[0].frame_id) == "banana"
+        assert app.session.index == 1 and store.current_label(items[0].frame_id) == "banana"
     finally:
         app.close()
         store.close()
@@ -271,6 +275,6 @@ def test_prefetch_is_bounded(session):
         _press(pygame.K_s)
         app.step()
         assert len(app.prefetcher._images) <= 3 + 3  # two behind, the item, three ahead
-    assert app.prefetcher.wait_for_pose(min(len(items) - 1, app.index + 3))
+    assert app.prefetcher.wait_for_pose(min(len(items) - 1, app.session.index + 3))
     # items skipped before their turn are never computed; nothing beyond the window is
-    assert backend.calls <= min(len(items), app.index + 4)
+    assert backend.calls <= min(len(items), app.session.index + 4)

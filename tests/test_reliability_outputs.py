@@ -18,9 +18,9 @@ from coach import cli, recorder
 from coach.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError
 from coach.loop import ProgressBar
 from coach.recorder import OutputLock, write_failure_reason
-from coach.sources import count_frames
 from coach.timeline import TimelineWriter, recover
 from engine.form import DEFAULT_FORM_WEIGHTS, card_path_for
+from engine.media import count_frames
 
 # Not valid UTF-8, with a newline: OpenCV used to crash on such a name (rc 139).
 ODD = os.fsdecode(b"kick\xff\xfe\nup")

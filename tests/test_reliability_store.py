@@ -90,11 +90,12 @@ def _hold_write_lock(db_path, locked: threading.Event, release: threading.Event)
 @pytest.fixture
 def locked_store(corpus, tmp_path):  # noqa: F811
     """A label store with one committed label, then write-locked by another connection."""
+    from training.label_io import import_labels
     from training.store import LabelStore
 
     db = tmp_path / "locked_labels.db"
     with LabelStore(db) as store:
-        store.import_file(corpus["labels_csv_ok"])
+        import_labels(store, corpus["labels_csv_ok"])
         assert store.label_count() == 1
     locked, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_write_lock, args=(db, locked, release), daemon=True)
@@ -106,11 +107,12 @@ def locked_store(corpus, tmp_path):  # noqa: F811
 
 
 def _write_to(db, corpus, timeout_s: float) -> None:  # noqa: F811
+    from training.label_io import import_labels
     from training.store import LabelStore
 
     # Opening may succeed (WAL readers are not blocked); the first write meets the lock.
     with LabelStore(db, timeout_s=timeout_s) as store:
-        store.import_file(corpus["labels_csv_ok"])
+        import_labels(store, corpus["labels_csv_ok"])
 
 
 def test_locked_database_in_process_fails_fast_with_one_line(locked_store, corpus) -> None:  # noqa: F811

@@ -12,13 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from training.store import (
-    LabelStore,
-    StoreError,
-    compute_missing_poses,
-    group_of,
-    load_labeled_set,
-)
+from training.label_io import export_labels, import_labels
+from training.labeled_set import compute_missing_poses, load_labeled_set
+from training.store import LabelStore, StoreError, group_of
 from training.store import main as store_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,7 +156,7 @@ def _dev_style_csv(tmp_path: Path) -> Path:
 def test_dev_csv_imports_as_is(tmp_path):
     csv_path = _dev_style_csv(tmp_path)
     with LabelStore(tmp_path / "labels.db") as store:
-        report = store.import_file(csv_path)
+        report = import_labels(store, csv_path)
         assert report.imported == 4 and report.bad_rows == []
         assert report.missing_files == [str(csv_path.parent / "gone/missing.jpg")]
         records = {Path(r.path).name: r for r in store.current_labels()}
@@ -175,18 +171,18 @@ def test_export_import_round_trip(tmp_path, suffix):
     csv_path = _dev_style_csv(tmp_path)
     video = _video(tmp_path / "dev" / "clip.avi")
     with LabelStore(tmp_path / "one.db") as store:
-        store.import_file(csv_path)
+        import_labels(store, csv_path)
         media = store.add_media(video)
         frames = store.frame_ids(media, [2, 3, 4])
         store.add_label(frames, "straight", labeler="bo", confidence=0.9)
         store.add_label(frames[1], "banana", labeler="bo", notes='tricky, "arch"')
         before = store.current_labels()
-        assert store.export_file(tmp_path / "dev" / f"out{suffix}") == 7
+        assert export_labels(store, tmp_path / "dev" / f"out{suffix}") == 7
     if suffix == ".jsonl":
         lines = (tmp_path / "dev" / "out.jsonl").read_text().splitlines()
         assert all(isinstance(json.loads(line), dict) for line in lines)
     with LabelStore(tmp_path / "two.db") as store:
-        report = store.import_file(tmp_path / "dev" / f"out{suffix}")
+        report = import_labels(store, tmp_path / "dev" / f"out{suffix}")
         assert report.imported == 7 and not report.missing_files and not report.bad_rows
         after = store.current_labels()
 

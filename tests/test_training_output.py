@@ -96,7 +96,7 @@ def test_single_group_labels_are_held_out_by_segment_or_photo():
 def _one_folder_store(monkeypatch, count: int = 24):
     import numpy as np
 
-    import training.store
+    import training.labeled_set
     from engine.form import FORM_LABELS
 
     rng = np.random.default_rng(0)
@@ -112,7 +112,7 @@ def _one_folder_store(monkeypatch, count: int = 24):
         def __len__(self):
             return count
 
-    monkeypatch.setattr(training.store, "load_labeled_set", lambda _db: OneFolder())
+    monkeypatch.setattr(training.labeled_set, "load_labeled_set", lambda _db: OneFolder())
 
 
 def test_labels_from_one_folder_still_get_a_test_and_the_user_is_told(monkeypatch):

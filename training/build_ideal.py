@@ -78,7 +78,7 @@ def store_straight_poses(db_path: Path) -> tuple[np.ndarray, dict]:
     Returns:
         ``(poses (N, 16, 3) pixels, info for the card)``.
     """
-    from training.store import load_labeled_set
+    from training.labeled_set import load_labeled_set
 
     labeled = load_labeled_set(db_path)
     keypoints = np.asarray(labeled.keypoints, dtype=np.float32)

@@ -20,36 +20,35 @@ Groups, for splits that keep related frames together (see ``training.splits``):
   (``user3_img_5.jpg`` -> ``folder:<folder>|user3``; ``image_13.jpg`` or ``IMG_0042.jpg`` have no
   person id -> ``folder:<folder>``).
 
+Around the store: ``engine.media`` finds and reads the media files, ``training.label_io``
+imports and exports CSV/JSONL label files, ``training.labeled_set`` turns labeled frames with
+cached poses into a training set (and fills missing poses), ``training.label`` is the labeling
+window.
+
 Command line (``python -m training.store --help``): ``import``, ``export``, ``poses``, ``stats``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine.checksum import file_sha256
+from engine.media import MediaError, media_kind, video_timing
 from engine.skeleton import NUM_JOINTS
-from engine.verdict import FORM_LABELS
+from engine.verdict import FORM_LABELS, UNSURE_LABEL
 
-UNSURE_LABEL = "unsure"
 STORE_LABELS: tuple[str, ...] = FORM_LABELS + (UNSURE_LABEL,)
 # Other spellings accepted on import (the dev set's labels.csv says "unclear").
 LABEL_ALIASES: dict[str, str] = {"unclear": UNSURE_LABEL, "unknown": UNSURE_LABEL}
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 
 DEFAULT_DB = Path("labels.db")
 SCHEMA_VERSION = 1
@@ -118,16 +117,6 @@ def normalize_label(label: str) -> str:
     return cleaned
 
 
-def media_kind(path: Path) -> str | None:
-    """Returns ``"image"``, ``"video"`` or None (not a supported file) from the extension."""
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return "image"
-    if suffix in VIDEO_EXTENSIONS:
-        return "video"
-    return None
-
-
 def group_of(path: str | Path, kind: str) -> str:
     """The split group of a media file (see the module docstring for the rule).
 
@@ -186,42 +175,8 @@ class LabelRecord:
     notes: str | None
 
 
-@dataclass
-class LabeledSet:
-    """Labeled frames with cached poses, ready for training.
-
-    Attributes:
-        keypoints: (N, 16, 3) float32 canonical keypoints in image pixels with confidence.
-        image_sizes: (N, 2) float32 (width, height) of each frame.
-        labels: (N,) str, each one of ``engine.verdict.FORM_LABELS``.
-        groups: (N,) str split groups (see ``group_of``): frames of one video or one person.
-        files: (N,) str media paths (for a video frame, ``path#frame_index``).
-        confidences: (N,) float32 labeler confidence, NaN where none was given.
-        frame_ids: (N,) int64 frame ids in the store.
-    """
-
-    keypoints: np.ndarray
-    image_sizes: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    files: np.ndarray
-    confidences: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    frame_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    imported: int = 0
-    missing_files: list[str] = field(default_factory=list)
-    bad_rows: list[str] = field(default_factory=list)
-
-
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """An error's message as one line (its type name when it has none)."""
     return " ".join(str(error).split()) or type(error).__name__
 
 
@@ -257,7 +212,7 @@ class LabelStore:
                 str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as error:
-            raise StoreError(f"cannot open label store {self.path}: {_one_line(error)}") from None
+            raise StoreError(f"cannot open label store {self.path}: {one_line(error)}") from None
         try:
             self._setup()
         except StoreError:
@@ -304,7 +259,7 @@ class LabelStore:
             raise StoreError(self._describe(error)) from None
 
     def _describe(self, error: sqlite3.Error) -> str:
-        text = _one_line(error)
+        text = one_line(error)
         if "locked" in text or "busy" in text:
             return (
                 f"label store {self.path} is locked by another program ({text}); "
@@ -408,8 +363,11 @@ class LabelStore:
                     try:
                         digest = file_sha256(path)
                     except OSError as error:
-                        raise StoreError(f"{path}: cannot read ({_one_line(error)})") from None
-                    fps, count = _video_timing(path) if kind == "video" else (None, 1)
+                        raise StoreError(f"{path}: cannot read ({one_line(error)})") from None
+                    try:
+                        fps, count = video_timing(path) if kind == "video" else (None, 1)
+                    except MediaError as error:
+                        raise StoreError(str(error)) from None
                     new.append((str(path), digest, kind, fps, count))
                 resolved.append(path)
             except StoreError as error:
@@ -602,13 +560,37 @@ class LabelStore:
         ids = [frame_ids] if isinstance(frame_ids, int | np.integer) else list(frame_ids)
         if not ids:
             raise StoreError("nothing to label")
-        created = time.time() if created is None else created
+        return self.add_label_rows(
+            [(int(i), label, created, labeler, confidence, notes) for i in ids]
+        )
+
+    def add_label_rows(
+        self,
+        rows: Sequence[tuple[int, str, float | None, str | None, float | None, str | None]],
+    ) -> int:
+        """Adds labels that differ per frame as one action, in one committed transaction.
+
+        Args:
+            rows: ``(frame_id, label, created, labeler, confidence, notes)``; ``created`` None
+                is now, labels are store labels (see ``normalize_label``).
+
+        Returns:
+            The action id, for ``undo`` (0 when ``rows`` is empty: nothing was written).
+        """
+        if not rows:
+            return 0
+        now = time.time()
+        entries = [
+            (int(frame), normalize_label(label), now if created is None else created, labeler,
+             confidence, notes)
+            for frame, label, created, labeler, confidence, notes in rows
+        ]
         with self._transaction() as db:
             action = db.execute("SELECT COALESCE(MAX(action), 0) + 1 FROM labels").fetchone()[0]
             db.executemany(
                 "INSERT INTO labels (frame_id, label, created, labeler, confidence, notes, action)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(int(i), label, created, labeler, confidence, notes, action) for i in ids],
+                [(*entry, action) for entry in entries],
             )
         return int(action)
 
@@ -689,413 +671,64 @@ class LabelStore:
         )
         return [(int(a), b, c, int(d)) for a, b, c, d in rows]
 
-    # ------------------------------------------------------------------------- import and export
-    def import_file(self, path: str | Path, *, labeler: str | None = None) -> ImportReport:
-        """Imports labels from a CSV or JSONL file (chosen by extension).
 
-        CSV columns: ``file,label`` required; ``confidence,notes,frame,labeler,created``
-        optional (the dev set's ``file,label,confidence,notes`` imports as is; ``frame`` is a
-        video's frame index, its time comes from the video's fps; other columns such as
-        ``time_s`` are ignored). JSONL: one object
-        per line with the same keys. Relative file paths are resolved against the folder of the
-        imported file. Files that do not exist are reported, not imported. Everything is
-        committed in one transaction.
+    def labeled_poses(
+        self,
+        labels: Sequence[str] = FORM_LABELS,
+        *,
+        backend: str | None = None,
+        backend_version: str | None = None,
+    ) -> list[tuple[LabelRecord, CachedPose]]:
+        """Frames whose current label is one of ``labels`` and that have a person in a pose.
 
-        Raises:
-            StoreError: the file cannot be read or has no ``file``/``label`` columns.
-        """
-        path = Path(path)
-        rows = _read_rows(path)
-        report = ImportReport()
-        parsed: list[tuple[str, Path, int, tuple]] = []  # (where, media path, frame, label row)
-        for line_number, row in rows:
-            where = f"{path.name}:{line_number}"
-            try:
-                file_name = str(row.get("file") or "").strip()
-                if not file_name:
-                    raise StoreError("empty file")
-                label = normalize_label(str(row.get("label") or ""))
-                media_path = Path(file_name).expanduser()
-                if not media_path.is_absolute():
-                    media_path = path.parent / media_path
-                if not media_path.is_file():
-                    report.missing_files.append(str(media_path))
-                    continue
-                frame_value = row.get("frame")
-                frame_index = int(frame_value) if frame_value not in (None, "") else 0
-                if frame_index < 0:
-                    raise StoreError(f"negative frame {frame_index}")
-                values = (
-                    label,
-                    _optional_float(row.get("confidence")),
-                    _optional_text(row.get("notes")),
-                    _optional_text(row.get("labeler")) or labeler,
-                    _optional_float(row.get("created")),
-                )
-                parsed.append((where, media_path.resolve(), frame_index, values))
-            except (StoreError, ValueError, TypeError) as error:
-                report.bad_rows.append(f"{where}: {_one_line(error)}")
-        failed: dict[str, str] = {}
-
-        def remember(error: StoreError) -> None:
-            failed[str(error).split(":")[0]] = _one_line(error)
-
-        medias = {
-            Path(media.path): media
-            for media in self.add_media_many(
-                sorted({media_path for _, media_path, _, _ in parsed}), on_error=remember
-            )
-        }
-        wanted: list[tuple[MediaInfo, int]] = []
-        kept: list[tuple] = []
-        for where, media_path, frame_index, values in parsed:
-            media = medias.get(media_path)
-            if media is None:
-                report.bad_rows.append(f"{where}: {failed.get(str(media_path), 'cannot add')}")
-            elif media.kind == "image" and frame_index != 0:
-                report.bad_rows.append(f"{where}: image with frame {frame_index}")
-            else:
-                wanted.append((media, frame_index))
-                kept.append(values)
-        frames = self.frame_ids_many(wanted)
-        pending = [
-            (frame, label, conf, notes, who, created)
-            for frame, (label, conf, notes, who, created) in zip(frames, kept, strict=True)
-        ]
-        now = time.time()
-        with self._transaction() as db:
-            action = db.execute("SELECT COALESCE(MAX(action), 0) + 1 FROM labels").fetchone()[0]
-            db.executemany(
-                "INSERT INTO labels (frame_id, label, created, labeler, confidence, notes, action)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (frame, label, now if created is None else created, who, conf, notes, action)
-                    for frame, label, conf, notes, who, created in pending
-                ],
-            )
-        report.imported = len(pending)
-        return report
-
-    def export_file(self, path: str | Path) -> int:
-        """Writes every frame's current label to a CSV or JSONL file (chosen by extension).
-
-        Columns/keys: ``file,label,confidence,notes,frame,time_s,labeler,created``. ``file`` is
-        relative to the exported file's folder where possible, so the export re-imports as is.
-        ``frame`` is empty (CSV) or null (JSONL) for images.
+        The pose is the newest one cached for the frame (of ``backend``/``backend_version``
+        when given) whose keypoints are not None.
 
         Returns:
-            The number of labels written.
+            ``(label record, pose)`` pairs ordered by path and frame index.
         """
-        path = Path(path)
-        records = self.current_labels()
-        base = path.resolve().parent
-        rows = []
-        for record in records:
-            rows.append(
-                {
-                    "file": _relative_to(Path(record.path), base),
-                    "label": record.label,
-                    "confidence": record.confidence,
-                    "notes": record.notes,
-                    "frame": record.frame_index if record.kind == "video" else None,
-                    "time_s": record.time_s if record.kind == "video" else None,
-                    "labeler": record.labeler,
-                    "created": record.created,
-                }
-            )
-        try:
-            if path.suffix.lower() == ".jsonl":
-                with path.open("w", encoding="utf-8") as handle:
-                    for row in rows:
-                        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            elif path.suffix.lower() == ".csv":
-                with path.open("w", newline="", encoding="utf-8") as handle:
-                    writer = csv.DictWriter(handle, fieldnames=list(_EXPORT_COLUMNS))
-                    writer.writeheader()
-                    for row in rows:
-                        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-            else:
-                raise StoreError(f"{path}: export needs a .csv or .jsonl file name")
-        except OSError as error:
-            raise StoreError(f"cannot write {path}: {_one_line(error)}") from None
-        return len(rows)
+        conditions = ["p2.keypoints IS NOT NULL"]
+        params: list = []
+        if backend is not None:
+            conditions.append("p2.backend = ?")
+            params.append(backend)
+        if backend_version is not None:
+            conditions.append("p2.backend_version = ?")
+            params.append(backend_version)
+        rows = self._query(
+            f"""
+            SELECT f.id, m.path, m.kind, f.frame_index, f.time_s, l.label, l.created,
+                   l.labeler, l.confidence, l.notes,
+                   p.keypoints, p.image_width, p.image_height, p.rotation
+            FROM frames f
+            JOIN media m ON m.id = f.media_id
+            JOIN labels l ON l.id = (SELECT MAX(id) FROM labels WHERE frame_id = f.id)
+            JOIN poses p ON p.id = (SELECT p2.id FROM poses p2 WHERE p2.frame_id = f.id
+                                    AND {" AND ".join(conditions)}
+                                    ORDER BY p2.created DESC, p2.id DESC LIMIT 1)
+            WHERE l.label IN ({", ".join("?" * len(labels))})
+            ORDER BY m.path, f.frame_index
+            """,
+            (*params, *labels),
+        )
+        return [
+            (LabelRecord(*row[:10]),
+             CachedPose(_decode_keypoints(row[10]), (int(row[11]), int(row[12])), int(row[13])))
+            for row in rows
+        ]
 
-
-_EXPORT_COLUMNS = ("file", "label", "confidence", "notes", "frame", "time_s", "labeler", "created")
-
-
-def _relative_to(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _optional_float(value) -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return float(value)
-
-
-def _optional_text(value) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text if text.strip() else None
-
-
-def _read_rows(path: Path) -> list[tuple[int, dict]]:
-    if not path.is_file():
-        raise StoreError(f"no such file to import: {path}")
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StoreError(f"cannot read {path}: {_one_line(error)}") from None
-    if suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise StoreError(f"{path}:{number}: not JSON ({_one_line(error)})") from None
-            if not isinstance(row, dict):
-                raise StoreError(f"{path}:{number}: expected a JSON object per line")
-            rows.append((number, row))
-        return rows
-    if suffix == ".csv":
-        try:
-            reader = csv.DictReader(text.splitlines())
-            fields = reader.fieldnames or []
-            if "file" not in fields or "label" not in fields:
-                raise StoreError(f"{path}: a label CSV needs 'file' and 'label' columns")
-            return [(number, row) for number, row in enumerate(reader, start=2)]
-        except csv.Error as error:
-            raise StoreError(f"{path}: bad CSV ({_one_line(error)})") from None
-    raise StoreError(f"{path}: import needs a .csv or .jsonl file")
+    def counts(self) -> dict[str, int]:
+        """Rows per table: ``media``, ``frames``, ``poses`` and ``labels`` (label history)."""
+        return {
+            table: int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0])
+            for table in ("media", "frames", "poses", "labels")
+        }
 
 
 def _decode_keypoints(blob: bytes | None) -> np.ndarray | None:
     if blob is None:
         return None
     return np.frombuffer(blob, dtype=np.float32).reshape(NUM_JOINTS, 3).copy()
-
-
-def _video_timing(path: Path) -> tuple[float | None, int | None]:
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise StoreError(f"{path}: cannot open video")
-        fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        return fps, count
-    finally:
-        capture.release()
-
-
-# ------------------------------------------------------------------------------- reading media
-def read_image(path: str | Path) -> np.ndarray | None:
-    """Reads an image as BGR uint8 (H, W, 3), or None when it cannot be decoded."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return image if image is not None and image.size else None
-
-
-class FrameReader:
-    """Reads images and video frames, keeping video files open for fast sequential access.
-
-    Not thread-safe; use one per thread.
-    """
-
-    def __init__(self, max_open: int = 4):
-        self._captures: dict[str, tuple[cv2.VideoCapture, int]] = {}
-        self._max_open = max_open
-
-    def read(self, path: str, kind: str, frame_index: int = 0) -> np.ndarray | None:
-        """BGR uint8 (H, W, 3) of an image or of one video frame, or None when unreadable."""
-        if kind == "image":
-            return read_image(path)
-        capture, next_index = self._captures.pop(path, (None, -1))
-        if capture is None:
-            if len(self._captures) >= self._max_open:
-                oldest = next(iter(self._captures))
-                self._captures.pop(oldest)[0].release()
-            capture = cv2.VideoCapture(str(path))
-            next_index = 0
-            if not capture.isOpened():
-                capture.release()
-                return None
-        if frame_index != next_index:
-            # Seeking back or far ahead; a short way forward is cheaper to read through.
-            if frame_index < next_index or frame_index - next_index > 30:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
-                next_index = frame_index
-            while next_index < frame_index:
-                if not capture.grab():
-                    break
-                next_index += 1
-        ok, frame = capture.read()
-        self._captures[path] = (capture, frame_index + 1 if ok else -1)
-        return frame if ok else None
-
-    def close(self) -> None:
-        """Releases all open videos."""
-        for capture, _ in self._captures.values():
-            capture.release()
-        self._captures.clear()
-
-
-# --------------------------------------------------------------------------- training interface
-def load_labeled_set(
-    db_path: str | Path,
-    *,
-    backend: str | None = None,
-    backend_version: str | None = None,
-) -> LabeledSet:
-    """Loads every frame that has a trainable label and a cached pose with a person.
-
-    A frame counts when its newest label is one of ``FORM_LABELS`` (``unsure`` is left out) and
-    a pose is cached for it (from ``backend``/``backend_version`` when given, else the newest
-    pose of any back-end) in which a person was found. Run ``compute_missing_poses`` first
-    (``python -m training.store poses``) to fill poses for newly imported labels.
-
-    Args:
-        db_path: the label store file.
-        backend: only use poses of this back-end name.
-        backend_version: only use poses of this back-end version.
-
-    Returns:
-        A ``LabeledSet``; arrays are empty (N = 0) when nothing qualifies.
-
-    Raises:
-        StoreError: the store is missing, corrupt or locked.
-    """
-    with LabelStore(db_path, create=False) as store:
-        conditions = ["p.keypoints IS NOT NULL"]
-        params: list = []
-        if backend is not None:
-            conditions.append("p.backend = ?")
-            params.append(backend)
-        if backend_version is not None:
-            conditions.append("p.backend_version = ?")
-            params.append(backend_version)
-        where = " AND ".join(conditions)
-        rows = store._query(
-            f"""
-            SELECT f.id, m.path, m.kind, f.frame_index, l.label, l.confidence,
-                   p.keypoints, p.image_width, p.image_height
-            FROM frames f
-            JOIN media m ON m.id = f.media_id
-            JOIN labels l ON l.id = (SELECT MAX(id) FROM labels WHERE frame_id = f.id)
-            JOIN poses p ON p.id = (SELECT p2.id FROM poses p2 WHERE p2.frame_id = f.id
-                                    AND {where.replace("p.", "p2.")}
-                                    ORDER BY p2.created DESC, p2.id DESC LIMIT 1)
-            WHERE l.label IN ({", ".join("?" * len(FORM_LABELS))})
-            ORDER BY m.path, f.frame_index
-            """,
-            (*params, *FORM_LABELS),
-        )
-    count = len(rows)
-    keypoints = np.zeros((count, NUM_JOINTS, 3), np.float32)
-    image_sizes = np.zeros((count, 2), np.float32)
-    confidences = np.full(count, np.nan, np.float32)
-    labels, groups, files, frame_ids = [], [], [], []
-    for i, (frame_id, path, kind, index, label, conf, blob, width, height) in enumerate(rows):
-        keypoints[i] = _decode_keypoints(blob)
-        image_sizes[i] = (width, height)
-        if conf is not None:
-            confidences[i] = conf
-        labels.append(label)
-        groups.append(group_of(path, kind))
-        files.append(f"{path}#{index}" if kind == "video" else path)
-        frame_ids.append(frame_id)
-    return LabeledSet(
-        keypoints=keypoints,
-        image_sizes=image_sizes,
-        labels=np.asarray(labels, dtype=str),
-        groups=np.asarray(groups, dtype=str),
-        files=np.asarray(files, dtype=str),
-        confidences=confidences,
-        frame_ids=np.asarray(frame_ids, dtype=np.int64),
-    )
-
-
-def compute_missing_poses(
-    store: LabelStore,
-    backend,
-    *,
-    labeled_only: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-    batch_size: int = 16,
-) -> int:
-    """Runs ``backend`` on every frame that has no pose cached for it and caches the result.
-
-    Frames are treated as unrelated photos, i.e. image mode: pass
-    ``BlazePoseBackend(stream=False)`` (a back-end with ``stream=True`` is reset before each
-    frame). Results are committed in small batches, so an
-    interrupted run keeps what it computed.
-
-    Args:
-        store: the label store.
-        backend: a ``PoseBackend`` (``name``, ``version``, ``estimate``, ``reset``).
-        labeled_only: only frames whose label is trainable (not ``unsure``).
-        progress: called with (done, total) after each frame.
-        batch_size: poses per commit.
-
-    Returns:
-        The number of frames processed (unreadable frames are skipped and not counted).
-    """
-    name, version = str(backend.name), str(getattr(backend, "version", ""))
-    todo = store.frames_without_pose(name, version, labeled_only=labeled_only)
-    reader = FrameReader()
-    batch: list[tuple[int, np.ndarray | None, tuple[int, int], int]] = []
-    done = 0
-    try:
-        for number, (frame_id, path, kind, frame_index) in enumerate(todo, start=1):
-            image = reader.read(path, kind, frame_index)
-            if image is not None:
-                if getattr(backend, "stream", False):
-                    backend.reset()  # a tracking back-end must not carry state across frames
-                result = backend.estimate(image)
-                height, width = image.shape[:2]
-                batch.append((frame_id, result.keypoints, (width, height), result.rotation))
-                done += 1
-            if len(batch) >= batch_size:
-                store.put_poses(batch, name, version)
-                batch = []
-            if progress is not None:
-                progress(number, len(todo))
-    finally:
-        store.put_poses(batch, name, version)
-        reader.close()
-    return done
-
-
-def iter_media_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expands files and folders (recursively, sorted) into supported media files.
-
-    Raises:
-        StoreError: a path does not exist.
-    """
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and media_kind(child) is not None:
-                    yield child
-        elif path.is_file():
-            if media_kind(path) is None:
-                raise StoreError(f"{path}: not a supported image or video file")
-            yield path
-        else:
-            raise StoreError(f"no such file or folder: {path}")
 
 
 # ------------------------------------------------------------------------------ command line
@@ -1119,12 +752,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
+    # The modules around the store import it, so they are imported here, when they run.
+    from training.label_io import export_labels, import_labels
+    from training.labeled_set import compute_missing_poses
+
     args = _parse_args(argv)
     try:
         with LabelStore(args.db, create=args.command == "import") as store:
             if args.command == "import":
                 for name in args.files:
-                    report = store.import_file(name, labeler=args.labeler)
+                    report = import_labels(store, name, labeler=args.labeler)
                     print(
                         f"{name}: imported {report.imported} labels"
                         f", {len(report.missing_files)} missing files"
@@ -1133,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for line in (report.missing_files + report.bad_rows)[:20]:
                         print(f"  skipped: {line}")
             elif args.command == "export":
-                count = store.export_file(args.file)
+                count = export_labels(store, args.file)
                 print(f"wrote {count} labels to {args.file}")
             elif args.command == "poses":
                 from engine.pose.base import PoseBackendError
@@ -1155,10 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     backend.close()
                 print(f"\ncomputed {count} poses", file=sys.stderr)
             else:
-                counts = {
-                    table: store._query(f"SELECT COUNT(*) FROM {table}")[0][0]
-                    for table in ("media", "frames", "poses", "labels")
-                }
+                counts = store.counts()
                 current: dict[str, int] = {}
                 for record in store.current_labels():
                     current[record.label] = current.get(record.label, 0) + 1

@@ -227,8 +227,8 @@ def labeled_sets(
     Returns:
         (train, test) clip sets; frames of one group are on one side only.
     """
+    from training.labeled_set import load_labeled_set
     from training.splits import group_split, single_group_fallback
-    from training.store import load_labeled_set
 
     labeled = load_labeled_set(db_path)
     count = len(labeled)

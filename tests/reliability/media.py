@@ -15,7 +15,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from coach.sources import count_frames
+from engine.media import count_frames
 
 SKIN_BGR = (140, 170, 215)
 SHIRT_BGR = (60, 60, 200)
