@@ -126,6 +126,7 @@ def test_labels_from_one_folder_still_get_a_test_and_the_user_is_told(monkeypatc
 
 def test_label_gain_prints_before_and_after_with_intervals(monkeypatch):
     from engine.form import DEFAULT_FORM_WEIGHTS
+    from training import label_gain
     from training.label_gain import report_label_gain
 
     _one_folder_store(monkeypatch)
@@ -134,6 +135,13 @@ def test_label_gain_prints_before_and_after_with_intervals(monkeypatch):
     result = report_label_gain(DEFAULT_FORM_WEIGHTS, DEFAULT_FORM_WEIGHTS, test, 0, lines.append)
     text = "\n".join(lines)
     assert "before" in text and "after" in text and "95 %" in text
+    groups = result["after"]["per_group"]
+    assert sum(count for count, _ in groups.values()) == len(test)
+    assert "accuracy per held-out group (before -> after):" in text
+    first = sorted(groups, key=lambda group: (-groups[group][0], group))[0]
+    assert "\n  " + label_gain.group_title(first) in text
+    assert label_gain.group_title("video:/clips/kickup.mp4") == "kickup.mp4"
+    assert label_gain.group_title("folder:/home/ann/photos|user3") == "photos (user3)"
     assert result["before"]["metrics"] == result["after"]["metrics"]  # same weights twice
     low, high = result["after"]["ci95"]["accuracy"]
     assert low <= result["after"]["metrics"]["accuracy"] <= high

@@ -260,7 +260,8 @@ class LabelWindow:
             f"item {session.index + 1} / {count}   labeled {session.labeled_count} / "
             f"{count}   {session.labels_per_minute():.1f} labels/min   {pose_text}"
         )
-        self._text(item.name, (12, top + 6))
+        why = session.why.get(item.frame_id)
+        self._text(item.name + (f"   {why}" if why else ""), (12, top + 6))
         self._text(line, (12, top + 29))
         marks = []
         if session.mark_in is not None:
@@ -357,15 +358,45 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-pose", action="store_true", help="do not detect skeletons")
     parser.add_argument(
+        "--suggest", action="store_true",
+        help="ask first about the items the form model is least sure of: entropy of its "
+             "probabilities plus disagreement between the pose as found, turned 180 deg and "
+             "mirrored (the window shows each item's figures; poses are computed first)",
+    )
+    parser.add_argument(
+        "--weights", default=None,
+        help="form model for --suggest (default: the shipped weights/form_handstand.pt)",
+    )
+    parser.add_argument(
         "--size", type=_parse_size, default=DEFAULT_WINDOW, metavar="WxH",
         help="window size (default {}x{})".format(*DEFAULT_WINDOW),
     )
     return parser.parse_args(argv)
 
 
+def _suggest(store: LabelStore, items: list[Item], backend, weights: str | None):
+    """Items in the order ``--suggest`` asks for them, and why (``training.suggest``)."""
+    from engine.form import DEFAULT_FORM_WEIGHTS, FormModelError, load_form_model
+    from training.suggest import suggest_items
+
+    try:
+        classifier = load_form_model(weights or DEFAULT_FORM_WEIGHTS)
+    except FormModelError as error:
+        raise StoreError(f"--suggest: {error}") from None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rsuggest: pose {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return suggest_items(store, items, classifier, backend, progress=show)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = _parse_args(argv)
+    if args.suggest and args.no_pose:
+        print("error: --suggest needs poses (leave out --no-pose)", file=sys.stderr)
+        return 2
     window = None
     try:
         with LabelStore(args.db) as store:
@@ -373,7 +404,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store, args.paths, video_step=args.video_step,
                 warn=lambda text: print(text, file=sys.stderr),
             )
-            session = LabelSession(store, items, labeler=args.labeler)
             backend = None
             if not args.no_pose:
                 from engine.pose.base import PoseBackendError
@@ -382,7 +412,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     backend = BlazePoseBackend(stream=False)
                 except PoseBackendError as error:
+                    if args.suggest:
+                        raise StoreError(f"--suggest needs poses: {error}") from None
                     print(f"warning: no skeletons ({error})", file=sys.stderr)
+            why = None
+            if args.suggest:
+                items, why = _suggest(store, items, backend, args.weights)
+            session = LabelSession(store, items, labeler=args.labeler, why=why)
             window = LabelWindow(session, backend, prefetch=args.prefetch, window_size=args.size)
             window.run()
             print(

@@ -4,7 +4,8 @@ After ``python -m training.train_form --store labels.db`` the labeled examples h
 training (``train_form.labeled_sets``) are judged by the model the app used before and by the
 new one; the figures come with 95 % bootstrap intervals over the split groups
 (``training.evaluate.bootstrap_intervals``), so a user sees whether a difference is more than
-chance.
+chance, followed by the accuracy before and after on each held-out group (a video, or a folder
+and person: ``training.store.group_of``), so a user sees whose frames the labels helped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from engine.verdict import BANANA_INDEX
 FEW_GROUPS = 5
 FIGURES = (("straight_banana_balanced_accuracy", "balanced acc. straight/banana"),
            ("macro_f1", "macro-F1 (4 classes)"), ("accuracy", "accuracy"))
+# The per-group lines list the largest groups; more would drown the summary.
+MAX_GROUP_LINES = 12
 
 
 def _scores(weights: Path, test, seed: int) -> dict:
@@ -31,8 +34,21 @@ def _scores(weights: Path, test, seed: int) -> dict:
     probabilities = np.array([[v.probabilities[name] for name in FORM_LABELS] for v in verdicts])
     predicted = probabilities.argmax(-1)
     args = (test.labels, predicted, probabilities[:, BANANA_INDEX])
+    correct = predicted == test.labels
+    per_group = {str(group): (int((test.groups == group).sum()),
+                              float(correct[test.groups == group].mean()))
+                 for group in np.unique(test.groups)}
     return {"metrics": real_metrics(*args),
-            "ci95": bootstrap_intervals(*args, test.groups, np.random.default_rng(seed))}
+            "ci95": bootstrap_intervals(*args, test.groups, np.random.default_rng(seed)),
+            "per_group": per_group}
+
+
+def group_title(group: str) -> str:
+    """A split group (``training.store.group_of``) as a short name: file or folder, person."""
+    kind, _, rest = group.partition(":")
+    where, _, person = (rest or kind).partition("|")
+    name = Path(where).name or where
+    return f"{name} ({person})" if person else name
 
 
 def compare_on_labels(before: Path | None, after: Path, test, seed: int = 0) -> dict:
@@ -45,7 +61,8 @@ def compare_on_labels(before: Path | None, after: Path, test, seed: int = 0) -> 
         seed: bootstrap seed.
 
     Returns:
-        ``{"examples", "groups", "before": {"weights", "metrics", "ci95"} | None, "after"}``.
+        ``{"examples", "groups", "before": {"weights", "metrics", "ci95", "per_group"} | None,
+        "after"}``; ``per_group`` maps each held-out group to (examples, accuracy).
     """
     result = {"examples": len(test), "groups": int(len(np.unique(test.groups))),
               "before": None, "after": {"weights": str(after), **_scores(after, test, seed)}}
@@ -66,6 +83,15 @@ def format_comparison(result: dict) -> str:
             value, (low, high) = result[name]["metrics"][key], result[name]["ci95"][key]
             cells.append("n/a" if np.isnan(value) else f"{value:.3f} [{low:.2f}, {high:.2f}]")
         lines.append(f"{title:<32}" + "".join(f"{cell:>22}" for cell in cells))
+    after = result["after"]["per_group"]
+    largest = sorted(after, key=lambda group: (-after[group][0], group))
+    lines.append("accuracy per held-out group (" + " -> ".join(columns) + "):")
+    for group in largest[:MAX_GROUP_LINES]:
+        count = after[group][0]
+        cells = " -> ".join(f"{result[name]['per_group'][group][1]:.2f}" for name in columns)
+        lines.append(f"  {group_title(group)[:40]:<40} {count:>4} examples  {cells}")
+    if len(largest) > MAX_GROUP_LINES:
+        lines.append(f"  ... and {len(largest) - MAX_GROUP_LINES} smaller groups")
     for name in columns:
         lines.append(f"{name}: {result[name]['weights']}")
     if result["before"] is None:

@@ -164,6 +164,8 @@ class LabelSession:
         items: what to label, in the order shown (see ``build_items``).
         labeler: name stored with each label.
         clock: seconds, monotonic (injectable for simulated time).
+        why: frame id -> why the item is where it is in the queue (``--suggest``, see
+            ``training.suggest``), shown with the item.
 
     Raises:
         StoreError: there is nothing to label, or the store cannot be read.
@@ -176,6 +178,7 @@ class LabelSession:
         *,
         labeler: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        why: dict[int, str] | None = None,
     ):
         if not items:
             raise StoreError("nothing to label: no images or videos found")
@@ -183,6 +186,7 @@ class LabelSession:
         self.items = list(items)
         self.labeler = labeler
         self.clock = clock
+        self.why = dict(why or {})
         self.position_of = {item.frame_id: i for i, item in enumerate(self.items)}
         self.items_of_media: dict[int, list[int]] = {}
         for index, item in enumerate(self.items):

@@ -32,6 +32,12 @@ _MIN_PLAUSIBLE_LEG_TO_TORSO = 1.0
 _SWITCH_MARGIN = 0.1
 
 
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
+        raise PoseBackendError("BlazePose needs an (H, W, 3) colour image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 @dataclass(frozen=True)
 class _Pass:
     landmarks: np.ndarray | None  # (33, 3) pixels + visibility, in the unrotated image
@@ -168,9 +174,7 @@ class BlazePoseBackend:
             Canonical (16, 3) keypoints in pixels with the orientation used, or no keypoints
             when nobody was found.
         """
-        if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
-            raise PoseBackendError("BlazePose needs an (H, W, 3) colour image")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb = _rgb(bgr)
         current = self._orientation if self.stream else 0
         best = self._run(rgb, current)
         best_rotation = current
@@ -193,6 +197,21 @@ class BlazePoseBackend:
         if best.landmarks is None:
             return PoseResult(None, best_rotation)
         return PoseResult(skeleton.from_blazepose(best.landmarks), best_rotation)
+
+    def estimate_in_orientation(self, bgr: np.ndarray, rotation: int) -> PoseResult:
+        """The pose found in one orientation only, in the image's pixels (image mode).
+
+        Unlike ``estimate`` no orientation is chosen: the labeler's suggestions compare the
+        pose of the orientation ``estimate`` did not choose with the one it did.
+
+        Args:
+            bgr: (H, W, 3) uint8 image.
+            rotation: 0 (as captured) or 180 (turned upside down).
+        """
+        found = self._run(_rgb(bgr), rotation)
+        if found.landmarks is None:
+            return PoseResult(None, rotation)
+        return PoseResult(skeleton.from_blazepose(found.landmarks), rotation)
 
     def reset(self) -> None:
         """Drops tracking state so the next frame is detected afresh."""
