@@ -1,8 +1,8 @@
 """Chooses and loads what the app runs: the pose back-end, the form model, smoothing, ideal pose.
 
-``--weights FILE`` may be given several times. Every checkpoint the project writes is a torch
-file holding a dict with a ``"kind"`` key: ``"form"`` files go to ``engine.form``,
-``"pose"`` files to the DeepHAR pose back-end.
+``--weights FILE`` may be given several times. Each file is loaded once
+(``engine.checkpoint.load``) and goes by its kind: ``"form"`` checkpoints to ``engine.form``,
+``"pose"`` checkpoints to the DeepHAR pose back-end.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from coach.errors import ModelError, UsageError
+from engine.checkpoint import Checkpoint, CheckpointError, load
 from engine.form import DEFAULT_FORM_WEIGHTS, FormModelError, FormModelNotInstalled
 from engine.pose.base import PoseBackendError
 
@@ -24,85 +25,51 @@ POSE_CHOICES = ("auto", "blazepose", "deephar")
 
 @dataclass
 class ModelChoice:
-    """The weights files sorted by kind.
+    """The weights sorted by kind.
 
     Attributes:
-        form: the form-model weights (the default path when none was given).
-        pose: DeepHAR pose weights, or None.
+        form: the loaded form checkpoint, or the default weights path when none was given.
+        pose: the loaded DeepHAR pose checkpoint, or None.
     """
 
-    form: Path = DEFAULT_FORM_WEIGHTS
-    pose: Path | None = None
-
-
-def _load_failure(path: Path, error: Exception) -> str:
-    """A short reason why ``torch.load`` failed on ``path``."""
-    text = str(error).strip()
-    if "Weights only load failed" in text:
-        # torch's own message suggests weights_only=False, which would run code from the file.
-        return "not a PyTorch weights file"
-    try:
-        with open(path, "rb") as handle:
-            zipped = handle.read(4) == b"PK\x03\x04"
-    except OSError:
-        zipped = False
-    if zipped:  # a PyTorch checkpoint is a zip archive: this one is incomplete or damaged
-        return "incomplete or damaged; an interrupted download or copy?"
-    return text.splitlines()[0][:120] if text else type(error).__name__
-
-
-def checkpoint_kind(path: Path) -> str:
-    """Reads the ``"kind"`` of a project checkpoint.
-
-    Raises:
-        ModelError: missing, unreadable or corrupt file, or no known kind.
-    """
-    if not path.exists():
-        raise ModelError(f"weights file not found: {path}")
-    if path.is_dir() or path.stat().st_size == 0:
-        raise ModelError(f"weights file is empty or a folder: {path}")
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt files
-        raise ModelError(f"weights file is corrupt or not a formcoach checkpoint: {path}"
-                         f" ({_load_failure(path, error)})") from None
-    kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None
-    if kind not in ("form", "pose"):
-        raise ModelError(f"weights file has no 'kind' of 'form' or 'pose': {path}")
-    return kind
+    form: Checkpoint | Path = DEFAULT_FORM_WEIGHTS
+    pose: Checkpoint | None = None
 
 
 def sort_weights(paths: list[Path] | None) -> ModelChoice:
-    """Routes ``--weights`` files by kind.
+    """Loads the ``--weights`` files and routes them by kind.
 
     Raises:
-        ModelError: a file is unreadable or of unknown kind.
+        ModelError: a file is missing, corrupt, does not match its model card, or is of
+            another kind.
         UsageError: two files of the same kind.
     """
     choice = ModelChoice()
     seen: dict[str, Path] = {}
     for path in paths or []:
         path = Path(path)
-        kind = checkpoint_kind(path)
+        try:
+            checkpoint = load(path, ("form", "pose"))
+        except CheckpointError as error:
+            raise ModelError(str(error)) from None
+        kind = checkpoint.kind
         if kind in seen:
             raise UsageError(f"two {kind} weights files given: {seen[kind]} and {path}")
         seen[kind] = path
         if kind == "form":
-            choice.form = path
+            choice.form = checkpoint
         else:
-            choice.pose = path
+            choice.pose = checkpoint
     return choice
 
 
-def make_pose_backend(pose: str, weights: Path | None, *, stream: bool):
+def make_pose_backend(pose: str, weights: Checkpoint | None, *, stream: bool):
     """Builds the pose back-end.
 
     Args:
         pose: ``auto`` (DeepHAR when pose weights are given, else BlazePose), ``blazepose`` or
             ``deephar``.
-        weights: DeepHAR pose weights, or None.
+        weights: the loaded DeepHAR pose checkpoint, or None.
         stream: tracking mode for video; False for photos.
 
     Raises:
@@ -114,7 +81,7 @@ def make_pose_backend(pose: str, weights: Path | None, *, stream: bool):
     if pose == "auto":
         pose = "deephar" if weights is not None else "blazepose"
     if pose == "blazepose" and weights is not None:
-        raise UsageError(f"--pose blazepose does not take pose weights ({weights})")
+        raise UsageError(f"--pose blazepose does not take pose weights ({weights.path})")
     try:
         if pose == "blazepose":
             from engine.pose.blazepose import BlazePoseBackend
@@ -155,11 +122,13 @@ def _warm_up_classifier(classifier) -> None:
     classifier.predict(clip, (256, 256))
 
 
-def load_classifier(path: Path, backend: str = "fast") -> tuple[object | None, str]:
+def load_classifier(
+    weights: Checkpoint | Path, backend: str = "fast"
+) -> tuple[object | None, str]:
     """Loads the form model.
 
     Args:
-        path: the form-model weights.
+        weights: the loaded form checkpoint, or the path of form-model weights.
         backend: an ``engine.runtime`` backend, or ``"fast"``: ONNX Runtime where it is
             installed and exports the model (several times faster than eager PyTorch on CPU),
             eager PyTorch otherwise.
@@ -171,14 +140,19 @@ def load_classifier(path: Path, backend: str = "fast") -> tuple[object | None, s
     Raises:
         ModelError: the weights exist but are corrupt or mismatched, or the backend fails.
     """
-    from engine.form import load_form_model
+    from engine.form import FormClassifier, load_form_model
+
+    def classifier_for(backend: str) -> FormClassifier:
+        if isinstance(weights, Checkpoint):
+            return FormClassifier.from_checkpoint(weights, backend=backend)
+        return load_form_model(weights, backend=backend)
 
     if backend not in FORM_BACKENDS:
         raise UsageError(f"unknown form backend {backend!r}; choose one of {FORM_BACKENDS}")
     try:
         if backend == "fast":
             try:
-                classifier = load_form_model(path, backend="onnxruntime")
+                classifier = classifier_for("onnxruntime")
                 # One thread: ONNX Runtime's default pool spins on every core and starves the
                 # pose back-end running beside it (measured: full loop 0.53 -> 0.98 of pose-only).
                 classifier.num_threads = 1
@@ -188,7 +162,7 @@ def load_classifier(path: Path, backend: str = "fast") -> tuple[object | None, s
                 raise
             except Exception:  # no onnxruntime, or the export failed: eager always works
                 backend = "eager"
-        classifier = load_form_model(path, backend=backend)
+        classifier = classifier_for(backend)
         classifier.num_threads = 1
         _warm_up_classifier(classifier)
         return classifier, ""

@@ -1,8 +1,8 @@
 """Form verdicts from the learned handstand form model.
 
 ``load_form_model`` reads ``weights/form_handstand.pt`` (a checkpoint written by
-``training/train_form.py``), checks it against the sha256 in its model card
-(``form_handstand.json`` next to it) and returns a ``FormClassifier``. The classifier
+``training/train_form.py``, see ``engine/checkpoint.py``), checks it against the sha256 in its
+model card (``form_handstand.json`` next to it) and returns a ``FormClassifier``. The classifier
 normalizes a clip of pixel keypoints (``engine/features.py``), runs the DeepHAR action stream
 (``engine/models/form_net.py``) through ``engine/runtime.py`` and turns the temperature-scaled
 scores into a ``FormVerdict``.
@@ -21,19 +21,22 @@ why; the probabilities are reported all the same. Reasons:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from engine.checksum import file_sha256
+from engine.checkpoint import (
+    TRAINING_FRAME_RATE,
+    Checkpoint,
+    CheckpointError,
+    InputChecks,
+    load,
+)
 from engine.features import (
     KEY_JOINT_PAIRS,
-    MIN_JOINT_CONFIDENCE,
     clip_normalization_torch,
     flip_features,
     last_observed_frame,
@@ -49,9 +52,6 @@ from engine.verdict import FormVerdict as FormVerdict
 from weights import shipped_file
 
 DEFAULT_FORM_WEIGHTS = shipped_file("form_handstand.pt")
-CHECKPOINT_KIND = "form"
-# The synthetic generator's frame rate (training.synth.motions.FPS); checkpoints may name another.
-TRAINING_FRAME_RATE = 30.0
 _KEY_PAIR_NAMES = ("wrists", "shoulders", "hips", "ankles")
 
 StraightScorer = Callable[[torch.Tensor], torch.Tensor]
@@ -65,27 +65,6 @@ class FormModelError(RuntimeError):
 
 class FormModelNotInstalled(FormModelError):
     """No trained form model exists at the expected path."""
-
-
-@dataclass(frozen=True)
-class InputChecks:
-    """Sanity limits stored in the checkpoint (fitted on the synthetic training set).
-
-    Attributes:
-        min_confidence: joints below it count as missing.
-        view_threshold: below this probability the view cannot show an arch.
-        leg_torso_ratio_range: plausible (low, high) leg-to-torso image length ratio for a
-            straight or banana handstand.
-    """
-
-    min_confidence: float = MIN_JOINT_CONFIDENCE
-    view_threshold: float = 0.5
-    leg_torso_ratio_range: tuple[float, float] = (0.9, 4.0)
-
-
-def card_path_for(weights: Path | str) -> Path:
-    """The model card JSON that belongs to a weights file (same name, ``.json``)."""
-    return Path(weights).with_suffix(".json")
 
 
 class FormClassifier:
@@ -133,6 +112,42 @@ class FormClassifier:
         self.backend = backend
         self.device = torch.device(device)
         self._compiled: dict[int, Any] = {}
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Checkpoint,
+        *,
+        backend: str = "eager",
+        device: torch.device | str = "cpu",
+    ) -> FormClassifier:
+        """The classifier of a loaded ``"form"`` checkpoint (``engine.checkpoint.load``).
+
+        Raises:
+            FormModelError: its weights do not fit the architecture, or its calibration is
+                invalid.
+        """
+        try:
+            model = checkpoint.build_model()
+        except CheckpointError as error:
+            raise FormModelError(str(error)) from None
+        classes = getattr(model, "num_classes", len(checkpoint.labels))
+        if len(checkpoint.labels) != classes:
+            raise FormModelError(f"{checkpoint.path}: {len(checkpoint.labels)} labels for a "
+                                 f"model of {classes} classes")
+        classifier = cls(
+            model,
+            temperature=checkpoint.temperature,
+            clip_length=checkpoint.clip_length,
+            frame_rate=checkpoint.frame_rate,
+            labels=checkpoint.labels,
+            checks=checkpoint.checks,
+            backend=backend,
+            device=device,
+        )
+        classifier.weights_path = checkpoint.path
+        classifier.weights_sha256 = checkpoint.sha256
+        return classifier
 
     def _runner(self, batch: int):
         """The model compiled for a batch size (compiled on first use, then cached)."""
@@ -248,7 +263,7 @@ class FormClassifier:
                 features = torch.cat([features[:1].expand(clip_length - frames, -1, -1), features])
             logits, view_logit, _ = model(torch.stack([features, flip_features(features)]))
             straight = straight_log_odds(logits.mean(0), temperature, self.labels)
-            if view_threshold > 0:
+            if view_threshold > 0 and view_logit is not None:
                 return torch.minimum(straight, view_logit.reshape(-1).mean() - view_offset)
             return straight
 
@@ -300,11 +315,6 @@ def judge_blocker(frame: np.ndarray, top_label: str, view: float, checks: InputC
     return ""
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def load_form_model(
     path: Path | str = DEFAULT_FORM_WEIGHTS,
     *,
@@ -325,68 +335,11 @@ def load_form_model(
         FormModelError: the card is missing or unreadable, the checksum does not match, the
             file is not a form checkpoint, or its weights do not fit the architecture.
     """
-    from engine.models import create_model
-
     path = Path(path)
     if not path.exists():
         raise FormModelNotInstalled(f"no form model installed (expected {path})")
-    if path.is_dir():
-        raise FormModelError(f"form weights {path} is a directory, not a checkpoint file")
-    card_path = card_path_for(path)
-    if verify_checksum:
-        try:
-            card = json.loads(card_path.read_text())
-            expected = str(card["sha256"])
-        except FileNotFoundError:
-            raise FormModelError(
-                f"form weights {path} have no model card (expected {card_path})"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise FormModelError(
-                f"form model card {card_path} is unreadable: {_one_line(error)}"
-            ) from None
-        actual = file_sha256(path)
-        if actual != expected:
-            raise FormModelError(
-                f"form weights {path} are corrupt: checksum mismatch (sha256 {actual[:12]}..., "
-                f"card says {expected[:12]}...); retrain or reinstall them"
-            )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise FormModelError(
-            f"form weights {path} are corrupt: cannot be read ({_one_line(error)})"
-        ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
-        raise FormModelError(f"{path} is not a form model checkpoint")
-    try:
-        kwargs = {
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in checkpoint["model_kwargs"].items()
-        }
-        model = create_model(checkpoint["model_name"], **kwargs)
-        model.load_state_dict(checkpoint["state_dict"])
-        checks = InputChecks(
-            min_confidence=float(checkpoint.get("min_confidence", MIN_JOINT_CONFIDENCE)),
-            view_threshold=float(checkpoint.get("view_threshold", 0.5)),
-            leg_torso_ratio_range=tuple(checkpoint.get("leg_torso_ratio_range", (0.9, 4.0))),
-        )
-        classifier = FormClassifier(
-            model,
-            temperature=float(checkpoint["temperature"]),
-            clip_length=int(checkpoint["clip_length"]),
-            frame_rate=float(checkpoint.get("frame_rate", TRAINING_FRAME_RATE)),
-            labels=tuple(checkpoint["labels"]),
-            checks=checks,
-            backend=backend,
-            device=device,
-        )
-    except FormModelError:
-        raise
-    except Exception as error:  # noqa: BLE001 - report any mismatch as one line
-        raise FormModelError(
-            f"form weights {path} do not match the model architecture: {_one_line(error)}"
-        ) from None
-    classifier.weights_path = path
-    classifier.weights_sha256 = actual if verify_checksum else file_sha256(path)
-    return classifier
+        checkpoint = load(path, "form", verify_checksum=verify_checksum)
+    except CheckpointError as error:
+        raise FormModelError(str(error)) from None
+    return FormClassifier.from_checkpoint(checkpoint, backend=backend, device=device)

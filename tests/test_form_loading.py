@@ -64,7 +64,7 @@ def test_checksum_mismatch_is_one_clear_line(tmp_path):
         load_form_model(path)
     message = str(error.value)
     assert "\n" not in message
-    assert f"form weights {path} are corrupt: checksum mismatch" in message
+    assert f"weights file {path} is corrupt: checksum mismatch" in message
 
 
 def test_missing_card_and_unreadable_card(tmp_path):
@@ -82,7 +82,7 @@ def test_corrupt_file_with_matching_card_cannot_be_read(tmp_path):
     path = tmp_path / "form.pt"
     path.write_bytes(b"this is not a checkpoint")
     write_card(path, {})
-    with pytest.raises(FormModelError, match="corrupt: cannot be read") as error:
+    with pytest.raises(FormModelError, match="corrupt or not a formcoach checkpoint") as error:
         load_form_model(path)
     assert "\n" not in str(error.value)
 

@@ -19,7 +19,8 @@ from coach.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputErr
 from coach.loop import ProgressBar
 from coach.recorder import OutputLock, write_failure_reason
 from coach.timeline import TimelineWriter, recover
-from engine.form import DEFAULT_FORM_WEIGHTS, card_path_for
+from engine.checkpoint import card_path_for
+from engine.form import DEFAULT_FORM_WEIGHTS
 from engine.media import count_frames
 
 # Not valid UTF-8, with a newline: OpenCV used to crash on such a name (rc 139).

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.checkpoint import Checkpoint, card_path_for, load
 from engine.features import clean_confidence, last_observed_frame
 from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
 from engine.skeleton import rotate_in_plane
@@ -496,6 +497,14 @@ def format_grouped(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _train_config(checkpoint: Checkpoint):
+    """The ``FormTrainConfig`` a form checkpoint was trained with (fields it names)."""
+    from training.train_form import FormTrainConfig
+
+    fields = FormTrainConfig.__dataclass_fields__
+    return FormTrainConfig(**{k: v for k, v in checkpoint.config.items() if k in fields})
+
+
 def grouped_from_checkpoint(
     weights: Path | str, real_caches: list[Path], *, folds: int = 5,
     pretrained_weights: Path | str | None = None, config_overrides: dict | None = None,
@@ -514,28 +523,20 @@ def grouped_from_checkpoint(
     """
     import torch
 
-    from engine.form import load_form_model
-    from training.train_form import (
-        FormTrainConfig,
-        default_generator,
-        synthetic_set,
-        train_model,
-    )
+    from training.train_form import default_generator, synthetic_set, train_model
 
-    def config_of(path: Path | str) -> FormTrainConfig:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        return FormTrainConfig(**{k: v for k, v in checkpoint["config"].items()
-                                  if k in FormTrainConfig.__dataclass_fields__})
-
-    config = dataclasses.replace(config_of(weights), **(config_overrides or {}))
+    checkpoint = load(weights, "form")
+    config = dataclasses.replace(_train_config(checkpoint), **(config_overrides or {}))
     torch.set_num_threads(config.num_threads)
     torch.use_deterministic_algorithms(True)
     generate = default_generator()
     train = synthetic_set(generate, config.train_clips, config.clip_length,
                           config.seed * 1000 + 11)
     val = synthetic_set(generate, config.val_clips, config.clip_length, config.seed * 1000 + 22)
-    pretrained = load_form_model(pretrained_weights or weights)
-    if pretrained_weights is not None and config_of(pretrained_weights).real_caches:
+    if pretrained_weights is not None:
+        checkpoint = load(pretrained_weights, "form")
+    pretrained = FormClassifier.from_checkpoint(checkpoint)
+    if pretrained_weights is not None and _train_config(checkpoint).real_caches:
         raise ValueError(f"{pretrained_weights} was trained on real rows; give a synthetic-only "
                          "checkpoint")
     if pretrained_weights is None and config.real_caches:
@@ -595,18 +596,15 @@ def evaluate_weights(
     """Loads a checkpoint, regenerates its synthetic train/test clips and runs ``evaluate_run``.
 
     Raises:
-        FormModelError: the weights cannot be loaded.
+        engine.checkpoint.CheckpointError, FormModelError: the weights cannot be loaded.
     """
     import torch
 
-    from engine.form import load_form_model
-    from training.train_form import FormTrainConfig, default_generator, synthetic_set
+    from training.train_form import default_generator, synthetic_set
 
-    classifier = load_form_model(weights)
-    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
-    config = FormTrainConfig(**{
-        k: v for k, v in checkpoint["config"].items() if k in FormTrainConfig.__dataclass_fields__
-    })
+    checkpoint = load(weights, "form")
+    classifier = FormClassifier.from_checkpoint(checkpoint)
+    config = _train_config(checkpoint)
     torch.set_num_threads(config.num_threads)
     generate = default_generator()
     train = synthetic_set(generate, config.train_clips, config.clip_length,
@@ -618,7 +616,7 @@ def evaluate_weights(
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
-    from engine.form import FormModelError, card_path_for
+    from engine.form import FormModelError
 
     args = _parse_args(argv)
     for cache in [args.dev_cache, *(args.real or [])]:

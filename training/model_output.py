@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.form import card_path_for
+from engine.checkpoint import card_path_for
 
 RUNS_FOLDER = Path("runs")
 MODEL_FILE_NAME = "form_handstand.pt"

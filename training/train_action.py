@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import DataLoader
 
+from engine.checkpoint import Checkpoint, load, save
 from engine.models import create_model
 from training.datasets.penn import PennClipDataset, PennFormatError, load_penn_split
-from training.train_pose import MetricsLog, pick_device, save_checkpoint
+from training.train_pose import MetricsLog, pick_device
 
 
 @dataclass
@@ -60,10 +61,8 @@ class ActionTrainConfig:
 
 
 def _load_pose_weights(model: torch.nn.Module, path: str) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("kind") != "pose":
-        raise ValueError(f"{path} is not a pose checkpoint from training.train_pose")
-    model.pose.load_state_dict(state["state_dict"])  # type: ignore[union-attr]
+    # A CheckpointError is a ValueError: main reports it as one line.
+    model.pose.load_state_dict(load(path, "pose").state_dict)  # type: ignore[union-attr]
 
 
 @torch.no_grad()
@@ -146,19 +145,19 @@ def train_action(config: ActionTrainConfig) -> dict[str, Any]:
             f"{metrics['video_accuracy']:.3f}",
             flush=True,
         )
-        payload = {
-            "kind": "action",
-            "model_name": config.model_name,
-            "model_kwargs": kwargs,
-            "state_dict": model.state_dict(),
-            "config": dataclasses.asdict(config),
-            "epoch": epoch + 1,
-            "metrics": metrics,
-        }
-        save_checkpoint(out_dir / "last.pt", payload)
+        checkpoint = Checkpoint(
+            kind="action",
+            model_name=config.model_name,
+            model_kwargs=kwargs,
+            state_dict=model.state_dict(),
+            config=dataclasses.asdict(config),
+            metrics=metrics,
+            epoch=epoch + 1,
+        )
+        save(checkpoint, out_dir / "last.pt")
         if metrics["video_accuracy"] > best:
             best = metrics["video_accuracy"]
-            save_checkpoint(out_dir / "best.pt", payload)
+            save(checkpoint, out_dir / "best.pt")
     return metrics
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.checkpoint import Checkpoint, InputChecks, card_path_for, save
 from engine.checksum import file_sha256
 from engine.features import (
     MIN_JOINT_CONFIDENCE,
@@ -46,14 +47,7 @@ from engine.features import (
     leg_to_torso_ratio,
     prepare_clip,
 )
-from engine.form import (
-    CHECKPOINT_KIND,
-    DEFAULT_FORM_WEIGHTS,
-    FORM_LABELS,
-    FormClassifier,
-    InputChecks,
-    card_path_for,
-)
+from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS, FormClassifier
 from engine.models import create_model
 from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
 from training.label_gain import report_label_gain
@@ -538,31 +532,24 @@ def save_checkpoint(
     temperature: float,
     checks: InputChecks,
 ) -> None:
-    """Writes the checkpoint dict (loadable with ``torch.load(weights_only=True)``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Writes the form checkpoint of a trained model (``engine.checkpoint.save``)."""
     model_kwargs = {
         "num_classes": model.num_classes,
         "num_joints": model.num_joints,
         "in_channels": model.in_channels,
-        **{k: list(v) if isinstance(v, tuple) else v for k, v in config.model_kwargs.items()},
+        **config.model_kwargs,
     }
-    checkpoint = {
-        "kind": CHECKPOINT_KIND,
-        "format_version": 1,
-        "model_name": config.model_name,
-        "model_kwargs": model_kwargs,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": dataclasses.asdict(config),
-        "temperature": float(temperature),
-        "labels": list(FORM_LABELS),
-        "clip_length": int(config.clip_length),
-        "min_confidence": float(checks.min_confidence),
-        "view_threshold": float(checks.view_threshold),
-        "leg_torso_ratio_range": [float(x) for x in checks.leg_torso_ratio_range],
-    }
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, temporary)
-    temporary.replace(path)
+    save(Checkpoint(
+        kind="form",
+        model_name=config.model_name,
+        model_kwargs=model_kwargs,
+        state_dict=model.state_dict(),
+        config=dataclasses.asdict(config),
+        labels=FORM_LABELS,
+        temperature=temperature,
+        clip_length=config.clip_length,
+        checks=checks,
+    ), path)
 
 
 def write_card(weights: Path, card: dict) -> Path:

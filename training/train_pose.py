@@ -51,11 +51,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from engine.checkpoint import Checkpoint, load, save
 from engine.models import create_model
 from training.metrics import pckh
 from training.transforms import predictions_to_image
 
-CHECKPOINT_FORMAT = 1
 BCE_CLIP = 1e-7
 
 
@@ -258,13 +258,6 @@ class MetricsLog:
             self.writer.flush()
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Writes atomically: a crash never leaves a half-written checkpoint behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def _batches_forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
     while True:
         yield from loader
@@ -313,11 +306,11 @@ def train(
     start_epoch, best = 0, -1.0
     last_path = out_dir / "last.pt"
     if config.resume and last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best = int(state["epoch"]), float(state.get("best_pckh", -1.0))
+        state = load(last_path, "pose", map_location=device)
+        model.load_state_dict(state.state_dict)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        start_epoch, best = state.epoch or 0, state.best_pckh or -1.0
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -401,23 +394,22 @@ def train(
             print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
             improved = metrics.get("pckh", -1.0) > best
             best = max(best, float(metrics.get("pckh", -1.0)))
-            payload = {
-                "kind": "pose",
-                "format_version": CHECKPOINT_FORMAT,
-                "model_name": config.model_name,
-                "model_kwargs": dict(config.model_kwargs),
-                "input_size": model.input_size,
-                "state_dict": model.state_dict(),
-                "config": dataclasses.asdict(config),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "best_pckh": best,
-                "metrics": metrics,
-            }
-            save_checkpoint(last_path, payload)
+            checkpoint = Checkpoint(
+                kind="pose",
+                model_name=config.model_name,
+                model_kwargs=config.model_kwargs,
+                state_dict=model.state_dict(),
+                config=dataclasses.asdict(config),
+                metrics=metrics,
+                input_size=model.input_size,
+                epoch=epoch + 1,
+                best_pckh=best,
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+            )
+            save(checkpoint, last_path)
             if improved:
-                save_checkpoint(out_dir / "best.pt", payload)
+                save(checkpoint, out_dir / "best.pt")
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -8,23 +8,21 @@ stream keeps the orientation that worked. The last prediction block's coordinate
 back to image pixels through the crop's inverse affine; the joint probability is the
 confidence.
 
-Weights are checkpoints written by ``training/train_pose.py``: a dict with ``"kind": "pose"``,
-``model_name``, ``model_kwargs`` and ``state_dict``. Execution goes through
+Weights are ``"pose"`` checkpoints written by ``training/train_pose.py``
+(``engine/checkpoint.py``). Execution goes through
 ``engine.runtime.compile_for_inference`` (eager, ONNX Runtime, TensorRT where CUDA exists).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from engine.models import create_model
+from engine.checkpoint import Checkpoint, CheckpointError, load
 from engine.pose.base import PoseBackendError, PoseResult
 from engine.pose.crops import (
     crop_matrix,
@@ -41,43 +39,25 @@ from engine.skeleton import NUM_JOINTS
 TRACK_MARGIN = 1.5
 
 
-def load_pose_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Loads a pose checkpoint into its registered model (eval mode, CPU).
+def load_pose_checkpoint(weights: str | Path | Checkpoint) -> tuple[torch.nn.Module, Checkpoint]:
+    """The registered model of a pose checkpoint (eval mode, CPU) and the checkpoint.
+
+    Args:
+        weights: a ``kind: "pose"`` checkpoint file, or one already loaded.
 
     Raises:
         PoseBackendError: missing, corrupt, wrong kind or mismatched weights (one line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PoseBackendError(f"DeepHAR weights not found: {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged files
-        first = str(error).strip().splitlines()[0][:100] if str(error).strip() else ""
-        raise PoseBackendError(
-            f"DeepHAR weights are corrupt or not a checkpoint: {path}" + (f" ({first})" if first
-                                                                          else "")
-        ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != "pose":
-        kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None
-        raise PoseBackendError(f"{path} is not DeepHAR pose weights (kind {kind!r}, need 'pose')")
-    try:
-        model = create_model(str(checkpoint["model_name"]), **dict(checkpoint.get("model_kwargs")
-                                                                   or {}))
-    except KeyError as error:
-        raise PoseBackendError(f"{path}: unknown or missing model name ({error})") from None
-    except (TypeError, ValueError) as error:
-        raise PoseBackendError(f"{path}: cannot build its model ({error})") from None
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, RuntimeError) as error:
-        summary = str(error).strip().splitlines()[0][:120]
-        raise PoseBackendError(
-            f"{path}: weights do not match model {checkpoint['model_name']!r} ({summary})"
-        ) from None
+        checkpoint = weights if isinstance(weights, Checkpoint) else load(weights, "pose")
+        model = checkpoint.build_model()
+    except CheckpointError as error:
+        raise PoseBackendError(str(error)) from None
     if getattr(model, "num_joints", NUM_JOINTS) != NUM_JOINTS:
-        raise PoseBackendError(f"{path}: a {model.num_joints}-joint model cannot feed the app")
-    return model.eval(), checkpoint
+        raise PoseBackendError(
+            f"{checkpoint.path}: a {model.num_joints}-joint model cannot feed the app"
+        )
+    return model, checkpoint
 
 
 def default_backend(device: torch.device) -> str:
@@ -96,7 +76,7 @@ class DeepHARBackend:
 
     def __init__(
         self,
-        weights_path: str | Path | None = None,
+        weights_path: str | Path | Checkpoint | None = None,
         backend: str | None = None,
         *,
         stream: bool = True,
@@ -109,7 +89,8 @@ class DeepHARBackend:
         """Loads the weights and prepares the network.
 
         Args:
-            weights_path: a ``kind: "pose"`` checkpoint from ``training/train_pose.py``.
+            weights_path: a ``kind: "pose"`` checkpoint from ``training/train_pose.py`` (a
+                file, or one loaded with ``engine.checkpoint.load``).
             backend: "eager", "onnxruntime", "tensorrt" or "auto" (``engine.runtime``); None
                 picks the fastest available: TensorRT on CUDA, else ONNX Runtime (about 3x
                 faster than eager PyTorch on CPU for ``deephar_small``), else eager.
@@ -138,8 +119,7 @@ class DeepHARBackend:
         self.weak_confidence = weak_confidence
         self.try_inverted = try_inverted
         self._orientation = 0
-        digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:12]
-        self.version = f"{checkpoint['model_name']}-{digest}"
+        self.version = f"{checkpoint.model_name}-{(checkpoint.sha256 or '')[:12]}"
         if backend is None:
             backend = default_backend(device)
         example = torch.zeros(1, 3, self.input_size, self.input_size)
