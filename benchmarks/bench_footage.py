@@ -39,16 +39,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coach.analysis import FormCoach  # noqa: E402
-from coach.models import (  # noqa: E402
+from coach.analysis import FrameAnalyzer  # noqa: E402
+from coach.loading import (  # noqa: E402
     limit_torch_threads,
     load_classifier,
     load_ideal,
     make_pose_backend,
-    make_smoother,
 )
 from engine.form import DEFAULT_FORM_WEIGHTS  # noqa: E402
 from engine.glitches import PoseGlitchFilter  # noqa: E402
+from engine.smoothing import VerdictSmoother  # noqa: E402
 from engine.verdict import HANDSTAND_LABELS  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def expected_holds(holds: list[float], loops: int, fps: float) -> list[float]:
             for number in range(0, loops, 2)]
 
 
-def run(coach: FormCoach, frames: list, order: list, rate: float, source_fps: float) -> list:
+def run(coach: FrameAnalyzer, frames: list, order: list, rate: float, source_fps: float) -> list:
     coach.reset()
     rows = []
     for k, (number, index) in enumerate(order):
@@ -222,8 +222,8 @@ def main() -> int:
                   f"ping-pong, played at {rate:.0f} fps")
             played = order if rate == fps else at_rate(order, fps, rate)
             for name, glitches in (("baseline", None), ("filtered", PoseGlitchFilter())):
-                coach = FormCoach(make_pose_backend("blazepose", None, stream=True), classifier,
-                                  make_smoother(), ideal, fps=rate, glitches=glitches)
+                coach = FrameAnalyzer(make_pose_backend("blazepose", None, stream=True), classifier,
+                                  VerdictSmoother(), ideal, fps=rate, glitches=glitches)
                 rows = run(coach, frames, played, rate, fps)
                 coach.close()
                 report(name, score(rows, ranges), holds_expected)

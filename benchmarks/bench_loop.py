@@ -25,19 +25,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coach.analysis import FormCoach  # noqa: E402
+from coach.analysis import FrameAnalyzer  # noqa: E402
 from coach.cli import DEMO_CLIP  # noqa: E402
-from coach.loop import CoachSession, SessionOutputs  # noqa: E402
-from coach.models import (  # noqa: E402
+from coach.loading import (  # noqa: E402
     limit_torch_threads,
     load_classifier,
     load_ideal,
     make_pose_backend,
-    make_smoother,
 )
+from coach.loop import CoachSession, SessionOutputs  # noqa: E402
 from coach.sources import FrameListSource  # noqa: E402
 from engine.form import DEFAULT_FORM_WEIGHTS  # noqa: E402
 from engine.glitches import PoseGlitchFilter  # noqa: E402
+from engine.smoothing import VerdictSmoother  # noqa: E402
 
 
 def load_frames(path: Path | None, size: tuple[int, int], limit: int) -> tuple[list, float, str]:
@@ -95,8 +95,8 @@ def full_loop(frames: list, fps: float, out_dir: Path, weights: Path,
               form_backend: str) -> tuple[float, dict, dict, float]:
     classifier, status = load_classifier(weights, form_backend)
     ideal, _ = load_ideal()
-    coach = FormCoach(make_pose_backend("blazepose", None, stream=True), classifier,
-                      make_smoother() if classifier is not None else None, ideal, fps=fps,
+    coach = FrameAnalyzer(make_pose_backend("blazepose", None, stream=True), classifier,
+                      VerdictSmoother() if classifier is not None else None, ideal, fps=fps,
                       no_model_status=status or "no form model installed",
                       glitches=PoseGlitchFilter())
     source = FrameListSource(frames, fps=fps, name="bench")

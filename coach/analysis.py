@@ -1,6 +1,6 @@
 """Per-frame analysis: pose -> clip buffer -> learned form model -> smoothed verdict -> hold timer.
 
-One :class:`FormCoach` serves every front-end (live loop, video files, photos, benchmark), so
+One :class:`FrameAnalyzer` serves every front-end (live loop, video files, photos, benchmark), so
 what the athlete sees, what is recorded and what is measured come from the same code.
 """
 
@@ -39,7 +39,7 @@ class FrameAnalysis:
         timestamp: seconds since the source started.
         image_size: (w, h) of the analyzed frame.
         keypoints: (16, 3) pixel keypoints, or None when no person was found; after
-            :meth:`FormCoach.judge`, the pose the form model judged (glitches repaired).
+            :meth:`FrameAnalyzer.judge`, the pose the form model judged (glitches repaired).
         rotation: orientation (0 or 180) the person was found in.
         raw: the form model's verdict on the current clip, None without a model.
         verdict: the smoothed verdict shown to the athlete, None without a model.
@@ -139,7 +139,7 @@ class HoldTimer:
         self.current = 0.0
 
 
-class FormCoach:
+class FrameAnalyzer:
     """Turns frames into :class:`FrameAnalysis` objects.
 
     Args:

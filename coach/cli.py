@@ -130,16 +130,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
-    from coach.analysis import FormCoach
-    from coach.models import (
+    from coach.analysis import FrameAnalyzer
+    from coach.loading import (
         limit_torch_threads,
         load_classifier,
         load_ideal,
         make_pose_backend,
-        make_smoother,
         sort_weights,
     )
     from engine.glitches import PoseGlitchFilter
+    from engine.smoothing import VerdictSmoother
 
     weights = sort_weights(args.weights)
     limit_torch_threads()
@@ -151,10 +151,10 @@ def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
     if warning:
         print(f"note: {warning}", file=sys.stderr)
     pose = make_pose_backend(args.pose, weights.pose, stream=stream)
-    return FormCoach(
+    return FrameAnalyzer(
         pose,
         classifier,
-        make_smoother() if stream and classifier is not None else None,
+        VerdictSmoother() if stream and classifier is not None else None,
         ideal,
         fps=fps,
         no_model_status=status or "no form model installed",

@@ -4,9 +4,9 @@ Five stages overlap, each in its own thread or process:
 
 - capture: the source's own thread (a camera keeps only its newest frame; a video file decodes
   ahead into a bounded queue, so nothing is dropped);
-- pose: a worker thread running the pose back-end (:meth:`FormCoach.estimate`);
+- pose: a worker thread running the pose back-end (:meth:`FrameAnalyzer.estimate`);
 - form: a worker thread running clip buffer -> form model -> smoothing -> hold timer -> ideal
-  pose (:meth:`FormCoach.judge`), in frame order;
+  pose (:meth:`FrameAnalyzer.judge`), in frame order;
 - presentation: the main thread drawing the overlay, showing the pygame window, handing frames
   to the recorder and writing the timeline;
 - encoding: the recorder's thread feeding ffmpeg, which encodes in its own process.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.analysis import FormCoach, FrameAnalysis
+from coach.analysis import FrameAnalysis, FrameAnalyzer
 from coach.errors import CameraLostError, CoachError, printable
 from coach.overlay import OverlayState, draw_annotation, draw_overlay, draw_window_extras
 from coach.recorder import ClipRecorder
@@ -201,19 +201,20 @@ class CoachSession:
 
     Args:
         source: frames to analyze.
-        coach: the per-frame analysis.
+        coach: the per-frame analysis (:class:`coach.analysis.FrameAnalyzer`).
         window: a :class:`coach.window.CoachWindow`, or None for headless runs.
         outputs: files to write.
         stop: the stop flag (signals and keys set it).
         progress: a :class:`ProgressBar` for headless file analysis, or None.
         max_frames: stop after this many frames (None = until the source ends).
-        record_index: the source name and fps are stored in the timeline's ``meta``.
+        log: printer for one-line notes (default: escaped, to stderr).
+        voice: the spoken cues (:class:`coach.voice.VoiceCoach`), or None.
     """
 
     def __init__(
         self,
         source: FrameSource,
-        coach: FormCoach,
+        coach: FrameAnalyzer,
         *,
         window=None,
         outputs: SessionOutputs | None = None,

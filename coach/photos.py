@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from coach.analysis import FormCoach, verdict_probabilities
+from coach.analysis import FrameAnalyzer, verdict_probabilities
 from coach.errors import CoachError, InputError, ModelError, OutputError, printable
 from coach.overlay import OverlayState, draw_overlay, enlarged_for_text
 from coach.recorder import check_writable, output_error
@@ -58,7 +58,7 @@ def _write_image(path: Path, bgr: np.ndarray) -> Path:
 
 def analyze_photos(
     images: list[Path],
-    coach: FormCoach,
+    coach: FrameAnalyzer,
     *,
     save: Path | None = None,
     json_path: Path | None = None,
@@ -139,11 +139,9 @@ def analyze_photos(
     return report
 
 
-def _explain(bgr: np.ndarray, analysis, coach: FormCoach, out_path: Path) -> Path:
-    try:
-        from coach.explain import write_explanation
-    except ImportError as error:
-        raise ModelError(f"--explain is not available: {error}") from None
+def _explain(bgr: np.ndarray, analysis, coach: FrameAnalyzer, out_path: Path) -> Path:
+    from coach.explain import write_explanation  # torch only when a photo is explained
+
     if analysis.keypoints is None:
         raise InputError("--explain needs a person in the photo; none was found")
     if coach.classifier is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.errors import InputError, ModelError, printable
+from coach.errors import InputError, printable
 from coach.recorder import check_writable, output_error
 from engine.media import open_video
 from engine.skeleton import NUM_JOINTS
@@ -69,12 +69,10 @@ def explain_worst_moment(
         The explained frame's index, or None when no hold shows a confident fault.
 
     Raises:
-        ModelError: explanations are unavailable; OutputError: the PNG cannot be written.
+        OutputError: the PNG cannot be written; InputError: the frame cannot be explained.
     """
-    try:
-        from coach.explain import worst_moment, write_explanation
-    except ImportError as error:
-        raise ModelError(f"--explain is not available: {error}") from None
+    from coach.explain import worst_moment, write_explanation
+
     index = worst_moment([r["probabilities"] for r in records],
                          [r["smoothed_label"] for r in records],
                          trusted=[not r.get("pose_issue") for r in records],

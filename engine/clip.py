@@ -89,11 +89,6 @@ class ClipBuffer:
         """Returns the buffered frames' times in seconds, (T,) float64."""
         return np.asarray(self._timestamps, dtype=np.float64)
 
-    @property
-    def num_found(self) -> int:
-        """How many buffered frames hold a person (by frame, not by sample)."""
-        return sum(1 for pose in self._poses if pose[:, 2].any())
-
     def clear(self) -> None:
         """Forgets every buffered frame (a new stream or a long gap)."""
         self._poses.clear()

@@ -115,25 +115,6 @@ def normalize_clip(
     return features
 
 
-def normalize_batch(
-    clips: np.ndarray, min_confidence: float = MIN_JOINT_CONFIDENCE
-) -> np.ndarray:
-    """``normalize_clip`` over a batch.
-
-    Args:
-        clips: (N, T, J, 3) keypoints in pixels.
-        min_confidence: joints below it count as missing.
-
-    Returns:
-        (N, T, J, 3) float32 features.
-    """
-    clips = np.asarray(clips, dtype=np.float32)
-    out = np.empty(clips.shape[:-1] + (FEATURE_CHANNELS,), dtype=np.float32)
-    for i in range(clips.shape[0]):
-        out[i] = normalize_clip(clips[i], min_confidence)
-    return out
-
-
 def normalize_clip_torch(
     clip: torch.Tensor, center: torch.Tensor, scale: float,
     min_confidence: float = MIN_JOINT_CONFIDENCE,

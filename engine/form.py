@@ -184,25 +184,20 @@ class FormClassifier:
         probabilities = torch.softmax(logits, dim=-1).numpy()
         return probabilities, torch.sigmoid(view_logit).numpy()
 
-    def predict(self, clip: np.ndarray, image_size: tuple[int, int] | None = None) -> FormVerdict:
+    def predict(self, clip: np.ndarray) -> FormVerdict:
         """Judges one clip.
 
         Args:
             clip: (T, 16, 3) keypoints in image pixels with confidence, NaN or confidence 0
-                for missing joints or frames; T >= 1 (a photo is a clip of one frame).
-            image_size: (w, h) of the frames; unused by the model (features are translation
-                and scale normalized) and accepted for the interface.
+                for missing joints or frames; T >= 1 (a photo is a clip of one frame). The
+                image size does not matter: features are translation and scale normalized.
 
         Returns:
             The verdict.
         """
-        return self.predict_batch([clip], None if image_size is None else [image_size])[0]
+        return self.predict_batch([clip])[0]
 
-    def predict_batch(
-        self,
-        clips: Sequence[np.ndarray] | np.ndarray,
-        image_sizes: Sequence[tuple[int, int]] | np.ndarray | None = None,
-    ) -> list[FormVerdict]:
+    def predict_batch(self, clips: Sequence[np.ndarray] | np.ndarray) -> list[FormVerdict]:
         """Judges several clips (each (T_i, 16, 3), lengths may differ) in one model call."""
         if len(clips) == 0:
             return []

@@ -154,12 +154,12 @@ def apply_similarity(
         translation: (2,) translation.
 
     Returns:
-        Transformed points, same shape, float32.
+        Transformed points, same shape, float64.
     """
     points = np.asarray(points, dtype=np.float64)
     out = points.copy()
     out[..., :2] = scale * points[..., :2] @ np.asarray(rotation).T + np.asarray(translation)
-    return out.astype(np.float32)
+    return out
 
 
 def mirror_normalized(pose: np.ndarray) -> np.ndarray:
@@ -223,7 +223,7 @@ def average_poses(poses: np.ndarray, *, iterations: int = 10) -> np.ndarray:
             # Fit the pose and its mirror image: the athletes face either way.
             for candidate in (pose, mirror_normalized(pose).astype(np.float64)):
                 scale, rotation, translation = similarity_fit(candidate, mean)
-                moved = scale * candidate @ rotation.T + translation
+                moved = apply_similarity(candidate, scale, rotation, translation)
                 error = ((moved - mean) ** 2).sum()
                 if error < best_error:
                     best_error, aligned[i] = error, moved
@@ -294,7 +294,7 @@ class IdealPose:
                 scale, rotation, translation = similarity_fit(ideal, athlete, anchor_weights)
             except ValueError:
                 return None
-            ghost = scale * ideal.astype(np.float64) @ rotation.T + translation
+            ghost = apply_similarity(ideal, scale, rotation, translation)
             error = np.nansum(weights * ((ghost - np.nan_to_num(athlete[:, :2])) ** 2).sum(1))
             if best is None or error < best[0]:
                 reflection = np.diag([-1.0, 1.0]) if mirrored else np.eye(2)
@@ -363,7 +363,7 @@ class IdealPose:
         if transform is None:
             return None
         scale, rotation, translation = transform
-        ghost = scale * self.keypoints.astype(np.float64) @ rotation.T + translation
+        ghost = apply_similarity(self.keypoints, scale, rotation, translation)
         if np.linalg.det(rotation) < 0:
             ghost = ghost[list(FLIP_PERMUTATION)]
         out = np.ones((NUM_JOINTS, 3), dtype=np.float32)

@@ -20,6 +20,7 @@ FORM_LABELS: tuple[str, ...] = (
 )
 STRAIGHT_INDEX = FORM_LABELS.index(STRAIGHT_LABEL)
 BANANA_INDEX = FORM_LABELS.index(BANANA_LABEL)
+OTHER_HANDSTAND_INDEX = FORM_LABELS.index(OTHER_HANDSTAND_LABEL)
 NOT_HANDSTAND_INDEX = FORM_LABELS.index(NOT_HANDSTAND_LABEL)
 # No verdict (the clip cannot be judged), and a labeler's "cannot tell" (never trained on).
 UNKNOWN_LABEL = "unknown"

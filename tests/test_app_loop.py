@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from coach.analysis import FormCoach, HoldTimer
+from coach.analysis import FrameAnalyzer, HoldTimer
 from coach.errors import CameraLostError
 from coach.loop import CoachSession, SessionOutputs, StopFlag
 from coach.sources import CameraSource, FrameListSource
@@ -61,7 +61,7 @@ class FakeClassifier:
     def __init__(self):
         self.clip_shapes = []
 
-    def predict(self, clip, image_size=None):
+    def predict(self, clip):
         self.clip_shapes.append(clip.shape)
         if not clip[-1, :, 2].any():
             return FormVerdict({label: 0.25 for label in FORM_LABELS}, "unknown", False,
@@ -95,7 +95,7 @@ def count_frames(path) -> tuple[int, float]:
 def test_session_runs_every_file_frame_through_pose_clip_form_and_timeline(tmp_path):
     pattern = "..PPPPPPPP..PPP"
     classifier = FakeClassifier()
-    coach = FormCoach(FakePose(), classifier, None, None, fps=10.0)
+    coach = FrameAnalyzer(FakePose(), classifier, None, None, fps=10.0)
     outputs = SessionOutputs(clip=tmp_path / "out.mp4", timeline=tmp_path / "timeline.json",
                              summary=tmp_path / "summary.json", plot=tmp_path / "plot.png")
     session = CoachSession(FrameListSource(frames_with_person(pattern), fps=10.0), coach,
@@ -119,7 +119,7 @@ def test_session_runs_every_file_frame_through_pose_clip_form_and_timeline(tmp_p
 
 
 def test_without_a_form_model_frames_say_so_and_never_get_a_verdict(tmp_path):
-    coach = FormCoach(FakePose(), None, None, None, no_model_status="no form model installed")
+    coach = FrameAnalyzer(FakePose(), None, None, None, no_model_status="no form model installed")
     session = CoachSession(FrameListSource(frames_with_person("PPP")), coach,
                            outputs=SessionOutputs(timeline=tmp_path / "t.json"))
     session.run()
@@ -167,7 +167,7 @@ class FileCapture:
 def test_camera_loss_finalizes_the_recording_and_raises(tmp_path):
     source = CameraSource(0, capture=FileCapture(frames_with_person("P" * 20)), pace_fps=200.0,
                           lost_after=2)
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None)
     outputs = SessionOutputs(clip=tmp_path / "live.mp4", timeline=tmp_path / "live.json")
     session = CoachSession(source, coach, outputs=outputs, log=lambda m: None)
     with pytest.raises(CameraLostError):
@@ -180,7 +180,7 @@ def test_camera_loss_finalizes_the_recording_and_raises(tmp_path):
 
 def test_stop_flag_ends_a_session_early_with_outputs(tmp_path):
     stop = StopFlag()
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(frames_with_person("P" * 200)), coach, stop=stop,
                            outputs=SessionOutputs(clip=tmp_path / "c.mp4",
                                                   timeline=tmp_path / "c.json"),
@@ -203,10 +203,10 @@ def test_stop_flag_ends_a_session_early_with_outputs(tmp_path):
 
 def test_loop_with_blazepose_on_generated_frames_reports_no_person(tmp_path):
     pytest.importorskip("mediapipe")
-    from coach.models import make_pose_backend
+    from coach.loading import make_pose_backend
 
     backend = make_pose_backend("blazepose", None, stream=True)
-    coach = FormCoach(backend, FakeClassifier(), None, None)
+    coach = FrameAnalyzer(backend, FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(frames_with_person("....")), coach,
                            outputs=SessionOutputs(timeline=tmp_path / "t.json"))
     result = session.run()
@@ -222,7 +222,7 @@ def test_loop_with_blazepose_finds_the_rendered_athlete_of_the_demo_clip(tmp_pat
     """The bundled demo is rendered by the project's own generator (training/synth)."""
     pytest.importorskip("mediapipe")
     from coach.cli import DEMO_CLIP
-    from coach.models import make_pose_backend
+    from coach.loading import make_pose_backend
 
     if not DEMO_CLIP.exists():
         pytest.skip("demo clip not rendered yet")
@@ -235,7 +235,7 @@ def test_loop_with_blazepose_finds_the_rendered_athlete_of_the_demo_clip(tmp_pat
     capture.release()
     held = frames[180:186]
     backend = make_pose_backend("blazepose", None, stream=True)
-    coach = FormCoach(backend, FakeClassifier(), None, None)
+    coach = FrameAnalyzer(backend, FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(held), coach,
                            outputs=SessionOutputs(timeline=tmp_path / "t.json"))
     session.run()

@@ -9,7 +9,7 @@ pygame = pytest.importorskip("pygame")
 
 from test_app_loop import FakeClassifier, FakePose, frames_with_person  # noqa: E402
 
-from coach.analysis import FormCoach  # noqa: E402
+from coach.analysis import FrameAnalyzer  # noqa: E402
 from coach.loop import CoachSession, SessionOutputs  # noqa: E402
 from coach.overlay import draw_overlay  # noqa: E402
 from coach.sources import FrameListSource  # noqa: E402
@@ -25,7 +25,7 @@ def _close(pixel_rgb, color_bgr, tolerance=40):
 def test_window_shows_the_skeleton_where_the_keypoints_are():
     frame = frames_with_person("P", size=(320, 240))[0]
     pose = FakePose()
-    coach = FormCoach(pose, FakeClassifier(), None, None)
+    coach = FrameAnalyzer(pose, FakeClassifier(), None, None)
     analysis = coach.analyze(frame, 0, 0.0)
     window = CoachWindow()
     try:
@@ -71,7 +71,7 @@ class ScriptedWindow(CoachWindow):
 
 def test_q_key_quits_a_session_and_outputs_are_finalized(tmp_path):
     window = ScriptedWindow({3: pygame.K_q})
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(frames_with_person("P" * 300)), coach, window=window,
                            outputs=SessionOutputs(timeline=tmp_path / "t.json"),
                            log=lambda m: None)
@@ -83,7 +83,7 @@ def test_q_key_quits_a_session_and_outputs_are_finalized(tmp_path):
 
 def test_r_key_starts_and_stops_a_recording(tmp_path):
     window = ScriptedWindow({3: pygame.K_r, 9: pygame.K_r, 14: pygame.K_q})
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None)
     outputs = SessionOutputs(recordings_dir=tmp_path / "recordings")
     session = CoachSession(FrameListSource(frames_with_person("P" * 300)), coach, window=window,
                            outputs=outputs, log=lambda m: None)
@@ -97,7 +97,7 @@ def test_r_key_starts_and_stops_a_recording(tmp_path):
 
 def test_space_pauses_and_resumes(tmp_path):
     window = ScriptedWindow({3: pygame.K_SPACE, 10: pygame.K_SPACE, 20: pygame.K_q})
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None)
     session = CoachSession(FrameListSource(frames_with_person("P" * 300)), coach, window=window,
                            log=lambda m: None)
     result = session.run()

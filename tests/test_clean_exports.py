@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from coach.analysis import FormCoach
+from coach.analysis import FrameAnalyzer
 from coach.loop import CoachSession, SessionOutputs
 from coach.overlay import OverlayState, draw_annotation, draw_overlay
 from coach.sources import FrameListSource
@@ -34,7 +34,7 @@ def test_the_stats_panel_is_a_window_extra():
 @pytest.mark.parametrize("debug_overlay", [False, True])
 def test_recordings_carry_the_panel_only_with_debug_overlay(tmp_path, debug_overlay):
     frames = frames_with_person("PPPPPPPPPPPP", size=(320, 240))
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None, fps=10.0)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None, fps=10.0)
     clip = tmp_path / "out.mp4"
     session = CoachSession(FrameListSource(frames, fps=10.0), coach,
                            outputs=SessionOutputs(clip=clip, debug_overlay=debug_overlay),

@@ -135,13 +135,14 @@ def tiny_classifier():
     Separable task: straight (0) versus banana (1); the view head learns that every stick pose
     is a side view.
     """
-    from engine.features import normalize_batch
+    from engine.features import normalize_clip
     from engine.form import FormClassifier, InputChecks
     from engine.models import create_model
 
     torch.manual_seed(0)
     poses, labels = stick_dataset(400, np.random.default_rng(100))
-    features = torch.as_tensor(normalize_batch(poses[:, None])).repeat(1, TINY_CLIP_LENGTH, 1, 1)
+    features = torch.as_tensor(np.stack([normalize_clip(pose[None]) for pose in poses]))
+    features = features.repeat(1, TINY_CLIP_LENGTH, 1, 1)
     targets = torch.as_tensor(labels)
     model = create_model("form_handstand_test")
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -110,7 +110,7 @@ def test_verdicts_for_photo_clip_and_empty_input(tmp_path):
     path, _ = _save(tmp_path)
     classifier = load_form_model(path)
     frame = _standing_frame()
-    photo = classifier.predict(frame[None], image_size=(640, 480))
+    photo = classifier.predict(frame[None])
     clip = classifier.predict(np.repeat(frame[None], 20, axis=0))
     assert set(photo.probabilities) == set(FORM_LABELS)
     assert sum(clip.probabilities.values()) == pytest.approx(1.0, abs=1e-5)

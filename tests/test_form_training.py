@@ -138,7 +138,7 @@ def test_trained_weights_load_and_predict_photo_and_clip(trained):
     rng = np.random.default_rng(5)
     clips = standin_generate(8, clip_length=8, rng=rng)
     verdicts = classifier.predict_batch(list(clips.keypoints))
-    photo = classifier.predict(clips.keypoints[0, -1:], image_size=(640, 480))
+    photo = classifier.predict(clips.keypoints[0, -1:])
     assert len(verdicts) == 8
     assert abs(sum(photo.probabilities.values()) - 1) < 1e-5
     correct = [FORM_LABELS.index(v.label) == y for v, y in zip(verdicts, clips.labels,

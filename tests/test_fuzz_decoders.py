@@ -132,7 +132,7 @@ _FORM_CKPT = _seed_checkpoint("form")
 @given(data=fuzzing.file_bytes(_FORM_CKPT))
 def test_weights_sorting_raises_model_error_only(data: bytes) -> None:
     from coach.errors import ModelError
-    from coach.models import sort_weights
+    from coach.loading import sort_weights
 
     path = _write(data, ".pt")
     try:

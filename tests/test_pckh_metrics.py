@@ -7,7 +7,6 @@ from training.metrics import (
     pckh,
     pckh_hits,
     pckh_mean_across_batches,
-    pckh_per_joint,
 )
 
 
@@ -49,9 +48,6 @@ def test_standard_pckh_matches_hand_computation():
     assert pckh(predictions, targets, valid, heads) == pytest.approx(9 / 17)
     correct, mask = pckh_hits(predictions, targets, valid, heads)
     assert correct.sum() == 9 and mask.sum() == 17
-    per_joint = pckh_per_joint(predictions, targets, valid, heads)
-    assert per_joint[2] == pytest.approx(1.0) and per_joint[4] == pytest.approx(0.5)
-    assert np.isnan(pckh_per_joint(predictions[2:], targets[2:], valid[2:], heads[2:])[15])
 
 
 def test_mean_across_batches_differs_from_pooled():

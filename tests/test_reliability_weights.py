@@ -1,7 +1,7 @@
 """Broken ``--weights`` files, loaded the way the app loads them, in-process (cheap).
 
 A few of these also run through the real command line in ``test_reliability_cli.py``; here
-every kind of damage goes through ``coach.models`` exactly as ``run_coach.py --weights`` does.
+every kind of damage goes through ``coach.loading`` exactly as ``run_coach.py --weights`` does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from reliability.fixtures import corpus  # noqa: F401 - a fixture
 @pytest.mark.parametrize(("kind", "file_name"), WEIGHTS_CASES, ids=[k for k, _ in WEIGHTS_CASES])
 def test_broken_weights_give_one_line_model_error(corpus, kind, file_name) -> None:  # noqa: F811
     from coach.errors import CoachError, ModelError
-    from coach.models import load_classifier, make_pose_backend, sort_weights
+    from coach.loading import load_classifier, make_pose_backend, sort_weights
 
     path = corpus[f"weights_{kind}"]
     assert path.name == file_name

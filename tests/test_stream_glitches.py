@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from coach.analysis import FormCoach
+from coach.analysis import FrameAnalyzer
 from engine.glitches import PoseGlitchFilter
 from engine.pose.base import PoseResult
 from engine.smoothing import VerdictSmoother
@@ -69,7 +69,7 @@ def classifier():
 
 
 def _run(classifier, poses: list, times, *, glitches: bool = True) -> list:
-    coach = FormCoach(ReplayPose(poses), classifier, VerdictSmoother(), None,
+    coach = FrameAnalyzer(ReplayPose(poses), classifier, VerdictSmoother(), None,
                       fps=1.0 / float(np.median(np.diff(times))),
                       glitches=PoseGlitchFilter() if glitches else None)
     frame = np.zeros((8, 8, 3), np.uint8)

@@ -112,13 +112,13 @@ def test_a_session_speaks_the_hold_count(monkeypatch):
     pygame = pytest.importorskip("pygame")
     monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
     pygame.mixer.init()
-    from coach.analysis import FormCoach
+    from coach.analysis import FrameAnalyzer
     from coach.loop import CoachSession
     from coach.sources import FrameListSource
     from tests.test_app_loop import FakeClassifier, FakePose, frames_with_person
 
     voice = VoiceCoach(CuePlayer(channel=FakeChannel()))
-    coach = FormCoach(FakePose(), FakeClassifier(), None, None, fps=10.0)
+    coach = FrameAnalyzer(FakePose(), FakeClassifier(), None, None, fps=10.0)
     session = CoachSession(FrameListSource(frames_with_person("P" * 60), fps=10.0), coach,
                            log=lambda m: None, voice=voice)
     session.run()

@@ -30,7 +30,7 @@ def _scores(weights: Path, test, seed: int) -> dict:
     from training.evaluate import bootstrap_intervals, real_metrics
 
     classifier = load_form_model(weights)
-    verdicts = classifier.predict_batch([clip[-1:] for clip in test.keypoints], test.image_sizes)
+    verdicts = classifier.predict_batch([clip[-1:] for clip in test.keypoints])
     probabilities = np.array([[v.probabilities[name] for name in FORM_LABELS] for v in verdicts])
     predicted = probabilities.argmax(-1)
     args = (test.labels, predicted, probabilities[:, BANANA_INDEX])

@@ -87,23 +87,6 @@ def pckh(
     return float(correct.sum()) / total if total else float("nan")
 
 
-def pckh_per_joint(
-    predictions: np.ndarray,
-    targets: np.ndarray,
-    valid: np.ndarray,
-    head_sizes: np.ndarray,
-    threshold: float = 0.5,
-    joints: tuple[int, ...] = PCKH_JOINTS,
-) -> dict[int, float]:
-    """Pooled PCKh of each joint (joint index -> score; NaN where never valid)."""
-    correct, mask = pckh_hits(predictions, targets, valid, head_sizes, threshold, joints)
-    scores = {}
-    for column, joint in enumerate(joints):
-        n = int(mask[:, column].sum())
-        scores[joint] = float(correct[:, column].sum()) / n if n else float("nan")
-    return scores
-
-
 def pckh_mean_across_batches(
     predictions: np.ndarray,
     targets: np.ndarray,

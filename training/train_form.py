@@ -185,17 +185,18 @@ class ClipSet:
         })
 
 
-Generator = Callable[..., object]
+# ``(count, *, clip_length, rng) -> clips``, the signature of ``training.synth.generate_clips``.
+ClipGenerator = Callable[..., object]
 
 
-def default_generator() -> Generator:
+def default_generator() -> ClipGenerator:
     """``training.synth.generate_clips`` (imported late: it is a large module)."""
     from training.synth import generate_clips
 
     return generate_clips
 
 
-def synthetic_set(generate: Generator, count: int, clip_length: int, seed: int) -> ClipSet:
+def synthetic_set(generate: ClipGenerator, count: int, clip_length: int, seed: int) -> ClipSet:
     """Generates ``count`` synthetic clips with their own seed."""
     clips = generate(count, clip_length=clip_length, rng=np.random.default_rng(seed))
     groups = getattr(clips, "groups", np.zeros(count))
@@ -623,7 +624,7 @@ def run(
     config: FormTrainConfig,
     out: Path,
     *,
-    generate: Generator | None = None,
+    generate: ClipGenerator | None = None,
     dev_cache: Path | None = None,
     command: str = "",
     log: Callable[[str], None] = print,

@@ -117,15 +117,6 @@ def project(points: np.ndarray, rotation: np.ndarray, position: np.ndarray, foca
     return pixels, depth
 
 
-def back_project(pixels: np.ndarray, depth: np.ndarray, rotation: np.ndarray,
-                 position: np.ndarray, focal: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
-    """Inverse of ``project`` for known depths; same shapes as its outputs and inputs."""
-    centre = image_sizes[:, None, None, :] / 2.0
-    xy = (pixels - centre) / focal[:, None, None, None] * depth[..., None]
-    cam = np.concatenate([xy, depth[..., None]], axis=-1)
-    return np.einsum("ntji,ntkj->ntki", rotation, cam) + position[:, None, None, :]
-
-
 def sample_cameras(points: np.ndarray, body_facing: np.ndarray, rng: np.random.Generator,
                    config: CameraConfig | None = None,
                    side_bias: np.ndarray | None = None) -> Cameras:

@@ -6,14 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.verdict import BANANA_INDEX, NOT_HANDSTAND_INDEX, OTHER_HANDSTAND_INDEX, STRAIGHT_INDEX
 from training.synth import motions, poses
 from training.synth.body import D, J, P, sample_bodies, world_points
 from training.synth.camera import CameraConfig, Cameras, project, sample_cameras
 from training.synth.labels import (
-    BANANA,
-    NOT_HANDSTAND,
-    OTHER_HANDSTAND,
-    STRAIGHT,
     arch_visible,
     label_frames,
 )
@@ -79,9 +76,10 @@ class SynthClips:
 def _motion_for(target: int, n: int, rng: np.random.Generator):
     """Builds keyframed motions (or walking) for ``n`` clips of one target label."""
     kind = rng.uniform(size=n)
-    if target in (STRAIGHT, BANANA):
-        family = {STRAIGHT: poses.handstand_straight, BANANA: poses.handstand_banana}[target]
-        other = {STRAIGHT: poses.handstand_banana, BANANA: poses.handstand_straight}[target]
+    if target in (STRAIGHT_INDEX, BANANA_INDEX):
+        straight = target == STRAIGHT_INDEX
+        family = poses.handstand_straight if straight else poses.handstand_banana
+        other = poses.handstand_banana if straight else poses.handstand_straight
         pose = motions.random_mirror(family(n, rng), rng)
         start = np.where((kind < 0.2)[:, None], motions.random_mirror(other(n, rng), rng), pose)
         choice = np.where(kind < 0.6, 0, np.where(kind < 0.85, 1, 2))
@@ -90,7 +88,7 @@ def _motion_for(target: int, n: int, rng: np.random.Generator):
             (choice == 1, motions.kick_up(pose, rng, "hold")),
             (choice == 2, motions.come_down(pose, rng, "hold")),
         ]
-    if target == OTHER_HANDSTAND:
+    if target == OTHER_HANDSTAND_INDEX:
         pose = motions.sample_family(poses.OTHER_HANDSTAND_FAMILIES, n, rng)
         line = motions.sample_family(poses.HANDSTAND_FAMILIES, n, rng)
         choice = np.where(kind < 0.55, 0, np.where(kind < 0.7, 1, np.where(kind < 0.85, 2, 3)))
@@ -244,7 +242,7 @@ def _generate_chunk(n: int, clip_length: int, rng: np.random.Generator,
     frame_labels, _ = label_frames(points, dims[:, None, D["height"]])
     frame_labels[:, -1] = labels
     facing = _facing(points[:, -1])
-    side_bias = np.where(labels == NOT_HANDSTAND, config.camera.side_bias_not_handstand,
+    side_bias = np.where(labels == NOT_HANDSTAND_INDEX, config.camera.side_bias_not_handstand,
                          config.camera.side_bias)
     cameras = sample_cameras(points, np.rad2deg(np.arctan2(facing[:, 0], facing[:, 2])), rng,
                              config.camera, side_bias)

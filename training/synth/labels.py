@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.verdict import BANANA_INDEX, NOT_HANDSTAND_INDEX, OTHER_HANDSTAND_INDEX, STRAIGHT_INDEX
 from training.synth.body import J
-
-STRAIGHT, BANANA, OTHER_HANDSTAND, NOT_HANDSTAND = 0, 1, 2, 3
 
 STRAIGHT_MAX_DEVIATION = 0.04
 BANANA_MIN_DEVIATION = 0.07
@@ -144,12 +143,12 @@ def label_frames(points: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np
     line_ambiguous = ~line_candidate & np.all([c[0] | c[1] for c in line], axis=0)
 
     deviation = line_deviation(points)
-    labels = np.full(y.shape[:-1], NOT_HANDSTAND, dtype=np.int64)
-    labels[hand_balance] = OTHER_HANDSTAND
+    labels = np.full(y.shape[:-1], NOT_HANDSTAND_INDEX, dtype=np.int64)
+    labels[hand_balance] = OTHER_HANDSTAND_INDEX
     straight = hand_balance & line_candidate & (deviation < STRAIGHT_MAX_DEVIATION)
     banana = hand_balance & line_candidate & (deviation >= BANANA_MIN_DEVIATION)
-    labels[straight] = STRAIGHT
-    labels[banana] = BANANA
+    labels[straight] = STRAIGHT_INDEX
+    labels[banana] = BANANA_INDEX
     ambiguous = hand_balance_ambiguous | (hand_balance & line_ambiguous)
     ambiguous |= hand_balance & line_candidate & ~straight & ~banana
     return labels, ambiguous

@@ -1,4 +1,4 @@
-"""Chooses and loads what the app runs: the pose back-end, the form model, smoothing, ideal pose.
+"""Chooses and loads what the app runs: the pose back-end, the form model, the ideal pose.
 
 ``--weights FILE`` may be given several times. Each file is loaded once
 (``engine.checkpoint.load``) and goes by its kind: ``"form"`` checkpoints to ``engine.form``,
@@ -18,6 +18,7 @@ import numpy as np
 from coach.errors import ModelError, UsageError
 from engine.checkpoint import Checkpoint, CheckpointError, load
 from engine.form import DEFAULT_FORM_WEIGHTS, FormModelError, FormModelNotInstalled
+from engine.ideal import load_ideal_pose
 from engine.pose.base import PoseBackendError
 
 POSE_CHOICES = ("auto", "blazepose", "deephar")
@@ -89,10 +90,8 @@ def make_pose_backend(pose: str, weights: Checkpoint | None, *, stream: bool):
             backend = BlazePoseBackend(stream=stream)
             warm_up(backend)
             return backend
-        try:
-            from engine.pose.deephar import DeepHARBackend
-        except ImportError as error:
-            raise ModelError(f"the DeepHAR pose back-end is not available: {error}") from None
+        from engine.pose.deephar import DeepHARBackend
+
         return DeepHARBackend(weights) if weights is not None else DeepHARBackend()
     except PoseBackendError as error:
         raise ModelError(str(error)) from None
@@ -119,7 +118,7 @@ def _warm_up_classifier(classifier) -> None:
     rng = np.random.default_rng(0)
     clip = rng.uniform(0.0, 200.0, (int(classifier.clip_length), 16, 3)).astype(np.float32)
     clip[..., 2] = 1.0
-    classifier.predict(clip, (256, 256))
+    classifier.predict(clip)
 
 
 def load_classifier(
@@ -175,15 +174,6 @@ def load_classifier(
         raise ModelError(f"form model cannot run with backend {backend!r}: {message}") from None
 
 
-def make_smoother():
-    """The verdict smoother (``engine.smoothing``), or None when that module is absent."""
-    try:
-        from engine.smoothing import VerdictSmoother
-    except ImportError:
-        return None
-    return VerdictSmoother()
-
-
 def load_ideal() -> tuple[object | None, str]:
     """The averaged ideal pose (``engine.ideal``).
 
@@ -191,10 +181,6 @@ def load_ideal() -> tuple[object | None, str]:
         (ideal pose or None, warning): a broken ideal-pose file only costs the ghost, never the
         session, so its problem comes back as a one-line warning instead of an error.
     """
-    try:
-        from engine.ideal import load_ideal_pose
-    except ImportError:
-        return None, ""
     try:
         return load_ideal_pose(), ""
     except Exception as error:
