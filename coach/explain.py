@@ -24,7 +24,7 @@ from engine.explain import Explanation, apply_correction, explain
 from engine.ideal import IdealError, IdealPose, load_ideal_pose
 from engine.repose import repose
 from engine.skeleton import NUM_JOINTS
-from engine.verdict import FAULT_LABELS, LINE_LABELS
+from engine.verdict import FAULT_LABELS, LINE_LABELS, STRAIGHT_LABEL
 from engine.warp import warp_to_pose
 
 ARROW_COLOR = (255, 60, 230)  # BGR magenta: stands out on skin, sky and gym floors
@@ -424,7 +424,7 @@ def worst_moment(
                              and frame_probabilities[likeliest] >= min_fault_probability)
                 if not (trusted[frame] and confident):
                     continue
-                straight = float(frame_probabilities.get("straight", 0.0))
+                straight = float(frame_probabilities.get(STRAIGHT_LABEL, 0.0))
                 if best is None or straight < best[0]:
                     best = (straight, frame)
         start = index + 1

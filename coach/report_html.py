@@ -21,6 +21,7 @@ import numpy as np
 from coach.errors import OutputError
 from coach.reports import clip_ending_at, read_frames
 from engine.draw import draw_skeleton, ui_scale
+from engine.verdict import STRAIGHT_LABEL
 
 THUMB_HEIGHT = 240
 
@@ -50,7 +51,7 @@ def _moments(records: list[dict], attempt: dict) -> tuple[int | None, int | None
         held = [i for i in inside if attempt["hold_start"] <= records[i]["time"]
                 < attempt["hold_end"] and records[i]["probabilities"]]
         if held:
-            best = max(held, key=lambda i: records[i]["probabilities"].get("straight", 0.0))
+            best = max(held, key=lambda i: records[i]["probabilities"].get(STRAIGHT_LABEL, 0.0))
     chosen = [records[i] for i in inside]
     worst = worst_moment([r["probabilities"] for r in chosen],
                          [r["smoothed_label"] for r in chosen],

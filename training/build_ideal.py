@@ -28,7 +28,7 @@ from engine.ideal import (
     side_profile,
     similarity_fit,
 )
-from engine.verdict import STRAIGHT_INDEX
+from engine.verdict import STRAIGHT_INDEX, STRAIGHT_LABEL
 
 CLIP_LENGTH = 16
 # Consecutive frames of a clip are nearly the same pose; every few frames is enough.
@@ -86,7 +86,7 @@ def store_straight_poses(db_path: Path) -> tuple[np.ndarray, dict]:
     seen = np.isfinite(keypoints).all((1, 2)) & (
         np.nan_to_num(keypoints[..., 2]).min(1) >= MIN_STORE_CONFIDENCE
     )
-    poses = keypoints[(labels == "straight") & seen]
+    poses = keypoints[(labels == STRAIGHT_LABEL) & seen]
     return poses, {"store": str(db_path), "store_poses": int(len(poses))}
 
 
