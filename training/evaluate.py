@@ -25,8 +25,9 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -497,38 +498,57 @@ def format_grouped(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _train_config(checkpoint: Checkpoint):
-    """The ``FormTrainConfig`` a form checkpoint was trained with (fields it names)."""
+Overrides = Mapping[str, Any] | Iterable[tuple[str, Any]]
+
+
+def train_config(checkpoint: Checkpoint, overrides: Overrides | None = None):
+    """The ``FormTrainConfig`` a form checkpoint was trained with, ``overrides`` applied.
+
+    Both go through ``training.config`` (type-checked; fields the config no longer has are
+    skipped, missing ones take their defaults).
+
+    Raises:
+        training.config.ConfigError: an override names no field or has the wrong type.
+    """
+    from training.config import from_dict, override
     from training.train_form import FormTrainConfig
 
-    fields = FormTrainConfig.__dataclass_fields__
-    return FormTrainConfig(**{k: v for k, v in checkpoint.config.items() if k in fields})
+    return override(from_dict(FormTrainConfig, checkpoint.config), overrides or {})
 
 
 def grouped_from_checkpoint(
     weights: Path | str, real_caches: list[Path], *, folds: int = 5,
-    pretrained_weights: Path | str | None = None, config_overrides: dict | None = None,
+    pretrained_weights: Path | str | None = None, config_overrides: Overrides | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """``grouped_evaluation`` of a checkpoint's configuration on real caches.
 
     The checkpoint's config is used (synthetic sets regenerated from its seed), with
-    ``config_overrides`` applied. A checkpoint fine-tuned on real rows has seen every test
+    ``config_overrides`` applied (``training.config.override``: field -> value or
+    (field, value) pairs). A checkpoint fine-tuned on real rows has seen every test
     person, so the synthetic pretraining is rerun from its config (deterministic: the same
     model the training run fine-tuned) unless ``pretrained_weights`` names a synthetic-only
     checkpoint of it; a synthetic-only checkpoint is its own pretrained model.
 
     Raises:
-        ValueError: ``pretrained_weights`` was itself trained on real rows.
+        ValueError: ``pretrained_weights`` was itself trained on real rows, or an override
+            does not fit the config.
     """
-    import torch
-
-    from training.train_form import default_generator, synthetic_set, train_model
+    from training.engine import torch_settings
 
     checkpoint = load(weights, "form")
-    config = dataclasses.replace(_train_config(checkpoint), **(config_overrides or {}))
-    torch.set_num_threads(config.num_threads)
-    torch.use_deterministic_algorithms(True)
+    config = train_config(checkpoint, config_overrides)
+    with torch_settings(threads=config.num_threads, deterministic=True):
+        return _grouped_from_config(checkpoint, config, real_caches, folds=folds,
+                                    pretrained_weights=pretrained_weights, log=log)
+
+
+def _grouped_from_config(
+    checkpoint: Checkpoint, config, real_caches: list[Path], *, folds: int,
+    pretrained_weights: Path | str | None, log: Callable[[str], None],
+) -> dict:
+    from training.train_form import default_generator, synthetic_set, train_model
+
     generate = default_generator()
     train = synthetic_set(generate, config.train_clips, config.clip_length,
                           config.seed * 1000 + 11)
@@ -536,7 +556,7 @@ def grouped_from_checkpoint(
     if pretrained_weights is not None:
         checkpoint = load(pretrained_weights, "form")
     pretrained = FormClassifier.from_checkpoint(checkpoint)
-    if pretrained_weights is not None and _train_config(checkpoint).real_caches:
+    if pretrained_weights is not None and train_config(checkpoint).real_caches:
         raise ValueError(f"{pretrained_weights} was trained on real rows; give a synthetic-only "
                          "checkpoint")
     if pretrained_weights is None and config.real_caches:
@@ -586,32 +606,43 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5, help="grouped folds (with --real)")
     parser.add_argument("--pretrained", help="synthetic-only checkpoint of the weights' "
                         "configuration (with --real; default: rerun the pretraining)")
+    from training.config import add_set_argument
+    from training.train_form import FormTrainConfig
+
+    add_set_argument(parser, FormTrainConfig)
+    parser.epilog = ("--set overrides the weights' saved training config (the synthetic sets "
+                     "regenerated from it; with --real, also the fine-tuning settings).\n\n"
+                     + parser.epilog)
     return parser.parse_args(argv)
 
 
 def evaluate_weights(
     weights: Path | str, dev_cache: Path | None = None, report_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, config_overrides: Overrides | None = None,
 ) -> dict:
     """Loads a checkpoint, regenerates its synthetic train/test clips and runs ``evaluate_run``.
 
+    ``config_overrides`` change the saved config first (as in ``grouped_from_checkpoint``).
+
     Raises:
         engine.checkpoint.CheckpointError, FormModelError: the weights cannot be loaded.
+        ValueError: an override does not fit the config.
     """
-    import torch
-
+    from training.engine import torch_settings
     from training.train_form import default_generator, synthetic_set
 
     checkpoint = load(weights, "form")
     classifier = FormClassifier.from_checkpoint(checkpoint)
-    config = _train_config(checkpoint)
-    torch.set_num_threads(config.num_threads)
-    generate = default_generator()
-    train = synthetic_set(generate, config.train_clips, config.clip_length,
-                          config.seed * 1000 + 11)
-    test = synthetic_set(generate, config.test_clips, config.clip_length, config.seed * 1000 + 33)
-    return evaluate_run(classifier, baseline_train=train, synthetic_test=test,
-                        dev_cache=dev_cache, report_dir=report_dir, seed=config.seed, log=log)
+    config = train_config(checkpoint, config_overrides)
+    with torch_settings(threads=config.num_threads):
+        generate = default_generator()
+        train = synthetic_set(generate, config.train_clips, config.clip_length,
+                              config.seed * 1000 + 11)
+        test = synthetic_set(generate, config.test_clips, config.clip_length,
+                             config.seed * 1000 + 33)
+        return evaluate_run(classifier, baseline_train=train, synthetic_test=test,
+                            dev_cache=dev_cache, report_dir=report_dir, seed=config.seed,
+                            log=log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -627,11 +658,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.real:
             metrics = {"grouped_real": grouped_from_checkpoint(
                 args.weights, [Path(p) for p in args.real], folds=args.folds,
-                pretrained_weights=args.pretrained)}
+                pretrained_weights=args.pretrained, config_overrides=args.overrides)}
         else:
             metrics = evaluate_weights(
                 args.weights, Path(args.dev_cache) if args.dev_cache else None,
                 Path(args.report) if args.report else None,
+                config_overrides=args.overrides,
             )
     except (FormModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,6 +11,10 @@ probabilities over all evaluation clips of a video (deephar_spec.md §4.1; witho
 copies and with ground-truth boxes, so it is the "single-crop, GT box" figure, not the paper's
 98.6 % protocol).
 
+Every field of ``ActionTrainConfig`` can be set with ``--set key=value`` (``--help`` lists
+them); the other flags are shorthands for it (``training.config``). The loop is
+``training.engine.train_one_epoch``.
+
 Example::
 
     python -m training.train_action --penn datasets/PennAction \
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -34,14 +39,40 @@ import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import DataLoader
 
 from engine.checkpoint import Checkpoint, load, save
-from engine.models import create_model
+from training.config import add_set_argument, add_shorthand, from_args
 from training.datasets.penn import PennClipDataset, PennFormatError, load_penn_split
-from training.train_pose import MetricsLog, pick_device
+from training.engine import (
+    MetricsLog,
+    Step,
+    build_model,
+    collect,
+    pick_device,
+    torch_settings,
+    train_one_epoch,
+)
 
 
 @dataclass
 class ActionTrainConfig:
-    """Everything an action training run depends on; saved into every checkpoint."""
+    """Everything an action training run depends on; saved into every checkpoint.
+
+    Attributes:
+        model_name: registered action variant.
+        model_kwargs: keyword overrides of the variant.
+        penn_root: Penn Action root (``labels/``, ``frames/``).
+        pose_weights: ``train_pose`` checkpoint to initialize the pose network from.
+        finetune_pose: train the pose network too (else it stays frozen).
+        clip_length: frames per clip.
+        epochs: training epochs.
+        batch_size: clips per step.
+        lr: SGD learning rate.
+        momentum: SGD Nesterov momentum.
+        seed: seed of the initialization, the clip sampling and the batch order.
+        num_workers: DataLoader workers.
+        device: "auto", "cpu", "cuda", ...
+        threads: torch CPU threads (0: torch's default).
+        out_dir: run folder (checkpoints and logs).
+    """
 
     model_name: str = "deephar_action_penn"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -65,20 +96,34 @@ def _load_pose_weights(model: torch.nn.Module, path: str) -> None:
     model.pose.load_state_dict(load(path, "pose").state_dict)  # type: ignore[union-attr]
 
 
-@torch.no_grad()
+def _clip_log_probs(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device
+) -> dict[str, torch.Tensor]:
+    logits, _ = model(batch["images"].to(device))
+    return {"log_probs": F.log_softmax(logits.float(), dim=-1).cpu(), "label": batch["label"],
+            "video": batch["video"]}
+
+
+def _action_step(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device
+) -> Step:
+    """Categorical cross-entropy, weight 1, on every block's output and the aggregated one."""
+    labels = batch["label"].to(device)
+    logits, block_logits = model(batch["images"].to(device))
+    outputs = torch.cat([block_logits, logits.unsqueeze(1)], dim=1)
+    loss = F.cross_entropy(
+        outputs.flatten(0, 1), labels.repeat_interleave(outputs.shape[1])
+    ) * outputs.shape[1]
+    return Step(loss)
+
+
 def evaluate_action(
     model: torch.nn.Module, dataset: PennClipDataset, device: torch.device, batch_size: int
 ) -> dict[str, float]:
     """Clip accuracy and video accuracy (product of clip probabilities per video)."""
-    model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    log_probs, labels, videos = [], [], []
-    for batch in loader:
-        logits, _ = model(batch["images"].to(device))
-        log_probs.append(F.log_softmax(logits.float(), dim=-1).cpu())
-        labels.append(batch["label"])
-        videos.append(batch["video"])
-    lp, y, v = torch.cat(log_probs), torch.cat(labels), torch.cat(videos)
+    out = collect(model, loader, functools.partial(_clip_log_probs, device=device))
+    lp, y, v = out["log_probs"], out["label"], out["video"]
     clip_accuracy = float((lp.argmax(-1) == y).float().mean())
     correct = []
     for video in torch.unique(v):
@@ -88,13 +133,19 @@ def evaluate_action(
 
 
 def train_action(config: ActionTrainConfig) -> dict[str, Any]:
-    """Runs a training; returns the last epoch's metrics."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    """Runs a training; returns the last epoch's metrics.
+
+    Runs with ``config.threads`` torch threads (restored after).
+    """
+    with torch_settings(threads=config.threads):
+        return _train_action(config)
+
+
+def _train_action(config: ActionTrainConfig) -> dict[str, Any]:
     device = pick_device(config.device)
-    torch.manual_seed(config.seed)
     kwargs = {"freeze_pose": not config.finetune_pose, **config.model_kwargs}
-    model = create_model(config.model_name, **kwargs).to(device)
+    model = build_model(config.model_name, kwargs,
+                        torch.Generator().manual_seed(config.seed)).to(device)
     if config.pose_weights:
         _load_pose_weights(model, config.pose_weights)
     train_videos = load_penn_split(config.penn_root, "train")
@@ -120,22 +171,12 @@ def train_action(config: ActionTrainConfig) -> dict[str, Any]:
     log = MetricsLog(out_dir)
     metrics: dict[str, Any] = {}
     best = -1.0
+    loss_fn = functools.partial(_action_step, device=device)
     for epoch in range(config.epochs):
         train_set.set_epoch(epoch)
-        model.train()
-        started, total, count = time.perf_counter(), 0.0, 0
-        for batch in loader:
-            labels = batch["label"].to(device)
-            logits, block_logits = model(batch["images"].to(device))
-            outputs = torch.cat([block_logits, logits.unsqueeze(1)], dim=1)
-            loss = F.cross_entropy(
-                outputs.flatten(0, 1), labels.repeat_interleave(outputs.shape[1])
-            ) * outputs.shape[1]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, count = total + float(loss.detach()), count + 1
-        metrics = {"epoch": epoch + 1, "loss": total / max(count, 1),
+        started = time.perf_counter()
+        epoch_metrics = train_one_epoch(model, loader, loss_fn, optimizer)
+        metrics = {"epoch": epoch + 1, "loss": epoch_metrics["loss"],
                    "seconds": time.perf_counter() - started}
         metrics.update(evaluate_action(model, test_set, device, config.batch_size))
         log.log(epoch + 1, metrics)
@@ -163,34 +204,33 @@ def train_action(config: ActionTrainConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; errors are one line and a non-zero exit."""
-    defaults = ActionTrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m training.train_action",
         description="Train DeepHAR action recognition on Penn Action (labels/*.mat, frames/).",
     )
-    parser.add_argument("--penn", required=True, help="Penn Action root (labels/, frames/)")
-    parser.add_argument("--model", default=defaults.model_name)
-    parser.add_argument("--model-kwargs", default="{}", help="JSON overrides of the variant")
-    parser.add_argument("--pose-weights", default="", help="train_pose checkpoint to start from")
-    parser.add_argument("--finetune-pose", action="store_true", help="train the pose net too")
-    parser.add_argument("--clip-length", type=int, default=defaults.clip_length)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", default=defaults.out_dir)
-    args = parser.parse_args(argv)
+    shorthand = functools.partial(add_shorthand, parser, config_class=ActionTrainConfig)
+    shorthand("--penn", key="penn_root", metavar="DIR",
+              help="Penn Action root (labels/, frames/); required")
+    shorthand("--model", key="model_name", metavar="NAME", help="registered variant")
+    shorthand("--model-kwargs", key="model_kwargs", metavar="JSON",
+              help="JSON overrides of the variant")
+    shorthand("--pose-weights", key="pose_weights", metavar="FILE",
+              help="train_pose checkpoint to start from")
+    shorthand("--finetune-pose", key="finetune_pose", switch=True, help="train the pose net too")
+    shorthand("--clip-length", key="clip_length", metavar="N", help="frames per clip")
+    shorthand("--epochs", key="epochs", metavar="N", help="training epochs")
+    shorthand("--batch-size", key="batch_size", metavar="N", help="clips per step")
+    shorthand("--lr", key="lr", metavar="LR", help="SGD learning rate")
+    shorthand("--seed", key="seed", metavar="N", help="seed")
+    shorthand("--workers", key="num_workers", metavar="N", help="DataLoader workers")
+    shorthand("--device", key="device", metavar="DEVICE", help="auto, cpu, cuda, ...")
+    shorthand("--threads", key="threads", metavar="N", help="torch CPU threads (0: default)")
+    shorthand("--out", key="out_dir", metavar="DIR", help="run folder")
+    add_set_argument(parser, ActionTrainConfig)
+    config = from_args(ActionTrainConfig(), parser.parse_args(argv))
+    if not config.penn_root:
+        parser.error("the following arguments are required: --penn")
     try:
-        config = ActionTrainConfig(
-            model_name=args.model, model_kwargs=json.loads(args.model_kwargs),
-            penn_root=args.penn, pose_weights=args.pose_weights,
-            finetune_pose=args.finetune_pose, clip_length=args.clip_length, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, seed=args.seed, num_workers=args.workers,
-            device=args.device, threads=args.threads, out_dir=args.out,
-        )
         metrics = train_action(config)
     except (PennFormatError, ValueError, KeyError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -3,6 +3,11 @@
 Usage:
     python -m training.train_form [--out runs/<time>/form_handstand.pt] [--dev-cache NPZ]
     python -m training.train_form --store labels.db [--labeled-only]
+    python -m training.train_form --set epochs=4 --set batch_size=64 ...
+
+Every field of ``FormTrainConfig`` can be set with ``--set key=value`` (``--help`` lists them
+with their defaults); ``--epochs``, ``--train-clips``, ``--seed``, ``--threads``, ``--store``,
+``--labeled-only`` and ``--real`` are shorthands for it (``training.config``).
 
 Data: ``training.synth.generate_clips`` (synthetic 3D handstands and other poses seen by
 random cameras, BlazePose-like noise), split into train / validation (temperature scaling,
@@ -13,8 +18,10 @@ alone. Real dev photos (``--dev-cache``) are only evaluated, never trained on.
 
 Each clip is augmented every epoch: random length (a share of single-frame "photos", a share
 of shorter clips), horizontal flip with left/right joint swap, extra jitter, outlier joints,
-left/right limb swaps and dropped joints. Training is deterministic for a seed (seeded
-generators, ``torch.use_deterministic_algorithms``) and runs on the CPU.
+left/right limb swaps and dropped joints. Training is deterministic for a seed (the model's
+initialization and every draw come from generators seeded by it; deterministic algorithms
+inside the run, restored after it) and runs on the CPU. The loop is
+``training.engine.train_one_epoch``; this module says how a batch is drawn and scored.
 
 Writes the checkpoint, its model card (``.json``: data, config, metrics, sha256, command) and
 a report folder (``<name>_report/``: confusion matrix, calibration plot, per-class metrics,
@@ -30,7 +37,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,8 +55,16 @@ from engine.features import (
     prepare_clip,
 )
 from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS, FormClassifier
-from engine.models import create_model
 from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
+from training.config import add_set_argument, add_shorthand, from_args
+from training.engine import (
+    Step,
+    build_model,
+    collect,
+    evaluate,
+    torch_settings,
+    train_one_epoch,
+)
 from training.label_gain import report_label_gain
 from training.model_output import default_run_weights, staged_model, usage_hint
 
@@ -367,15 +382,20 @@ def predict_logits(model: nn.Module, features: torch.Tensor, batch_size: int = 5
 
     Averaged over each clip and its mirror image, as ``FormClassifier.scores`` does.
     """
-    model.eval()
-    logits, views = [], []
-    with torch.inference_mode():
-        for start in range(0, len(features), batch_size):
-            chunk = features[start : start + batch_size]
-            out = model(torch.cat([chunk, flip_features(chunk)]))
-            logits.append((out[0][: len(chunk)] + out[0][len(chunk) :]) / 2)
-            views.append((out[1][: len(chunk)] + out[1][len(chunk) :]) / 2)
-    return torch.cat(logits), torch.cat(views)
+    outputs = collect(model, _chunks(features, batch_size), _flip_averaged)
+    return outputs["logits"], outputs["view"]
+
+
+def _chunks(features: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    return (features[start : start + batch_size] for start in range(0, len(features), batch_size))
+
+
+def _flip_averaged(model: nn.Module, chunk: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(B, T, 16, 3) features -> logits (B, A) and view logits (B,), mean of clip and mirror."""
+    out = model(torch.cat([chunk, flip_features(chunk)]))
+    count = len(chunk)
+    return {"logits": (out[0][:count] + out[0][count:]) / 2,
+            "view": (out[1][:count] + out[1][count:]) / 2}
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -410,6 +430,70 @@ def ratio_range(clips: ClipSet, quantile: float, margin: float) -> tuple[float, 
     return float(low * margin), float(high / margin)
 
 
+@dataclass
+class FormBatch:
+    """One training batch: model inputs and what the loss needs of its clips.
+
+    Attributes:
+        inputs: (B, T, 16, 3) prepared features of the augmented clips.
+        labels: (B,) class indices.
+        view: (B,) view flags (1 arch visible, 0 not, NaN unknown).
+        weight: (B,) float32 loss weights.
+    """
+
+    inputs: torch.Tensor
+    labels: np.ndarray
+    view: np.ndarray
+    weight: np.ndarray
+
+
+def epoch_batches(train: ClipSet, config: FormTrainConfig, rng: np.random.Generator
+                  ) -> Iterator[FormBatch]:
+    """One epoch of shuffled, augmented batches, drawn lazily from ``rng``."""
+    order = rng.permutation(len(train))
+    for start in range(0, len(order), config.batch_size):
+        index = order[start : start + config.batch_size]
+        clips = augment(train.keypoints[index], train.image_sizes[index], config, rng)
+        yield FormBatch(
+            inputs=prepare_batch(clips, config.clip_length),
+            labels=train.labels[index],
+            view=train.view[index],
+            weight=train.weight[index].astype(np.float32),
+        )
+
+
+def form_loss(model: nn.Module, batch: FormBatch, class_weight: torch.Tensor,
+              config: FormTrainConfig) -> Step:
+    """The form model's training loss on one batch (weighted by its size in the epoch mean).
+
+    Class-weighted soft cross-entropy of the aggregated scores, plus ``block_loss_weight``
+    times that of every block's scores (deep supervision), plus ``view_loss_weight`` times the
+    view head's BCE on straight and banana clips of known view.
+    """
+    targets = torch.from_numpy(batch.labels)
+    logits, view_logit, block_logits = model(batch.inputs)
+    soft = soft_targets(batch.labels, batch.view)
+    weight = batch.weight
+    if config.confidence_as_target:
+        soft, weight = confidence_targets(soft, batch.labels, weight)
+    soft, sample_weight = torch.from_numpy(soft), torch.from_numpy(weight)
+    loss = soft_cross_entropy(logits, soft, class_weight, sample_weight)
+    blocks = block_logits.shape[1]
+    block_loss = soft_cross_entropy(
+        block_logits.reshape(-1, block_logits.shape[-1]),
+        soft.repeat_interleave(blocks, dim=0),
+        class_weight,
+        sample_weight.repeat_interleave(blocks),
+    )
+    loss = loss + config.block_loss_weight * block_loss
+    view = torch.from_numpy(batch.view)
+    mask = torch.isfinite(view) & ((targets == STRAIGHT) | (targets == BANANA))
+    if mask.any():
+        view_loss = nn.functional.binary_cross_entropy_with_logits(view_logit[mask], view[mask])
+        loss = loss + config.view_loss_weight * view_loss
+    return Step(loss, weight=len(batch.labels))
+
+
 def train_model(
     config: FormTrainConfig,
     train: ClipSet,
@@ -429,12 +513,13 @@ def train_model(
     Returns:
         (model in eval mode, temperature, calibration figures on the validation set).
     """
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    model = create_model(config.model_name, **config.model_kwargs)
+    model = build_model(config.model_name, config.model_kwargs,
+                        torch.Generator().manual_seed(config.seed))
     if init is not None:
         model.load_state_dict(init.state_dict())
-    weights = class_weights(train.labels)
+    loss_fn = functools.partial(form_loss, class_weight=class_weights(train.labels),
+                                config=config)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -444,46 +529,16 @@ def train_model(
     )
     val_features = prepare_batch(val.keypoints, config.clip_length)
     val_labels = torch.from_numpy(val.labels)
+
+    def accuracy(outputs: dict) -> dict[str, float]:
+        return {"accuracy": float((outputs["logits"].argmax(-1) == val_labels).float().mean())}
+
     for epoch in range(config.epochs):
-        model.train()
-        order = rng.permutation(len(train))
-        total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
-            clips = augment(train.keypoints[index], train.image_sizes[index], config, rng)
-            inputs = prepare_batch(clips, config.clip_length)
-            targets = torch.from_numpy(train.labels[index])
-            logits, view_logit, block_logits = model(inputs)
-            soft = soft_targets(train.labels[index], train.view[index])
-            weight = train.weight[index].astype(np.float32)
-            if config.confidence_as_target:
-                soft, weight = confidence_targets(soft, train.labels[index], weight)
-            soft, sample_weight = torch.from_numpy(soft), torch.from_numpy(weight)
-            loss = soft_cross_entropy(logits, soft, weights, sample_weight)
-            blocks = block_logits.shape[1]
-            block_loss = soft_cross_entropy(
-                block_logits.reshape(-1, block_logits.shape[-1]),
-                soft.repeat_interleave(blocks, dim=0),
-                weights,
-                sample_weight.repeat_interleave(blocks),
-            )
-            loss = loss + config.block_loss_weight * block_loss
-            view = torch.from_numpy(train.view[index])
-            mask = torch.isfinite(view) & ((targets == STRAIGHT) | (targets == BANANA))
-            if mask.any():
-                view_loss = nn.functional.binary_cross_entropy_with_logits(
-                    view_logit[mask], view[mask]
-                )
-                loss = loss + config.view_loss_weight * view_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(index)
-        logits, _ = predict_logits(model, val_features)
-        accuracy = float((logits.argmax(-1) == val_labels).float().mean())
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {total / len(train):.4f}, "
-            f"val accuracy {accuracy:.4f}")
+        batches = epoch_batches(train, config, rng)
+        metrics = train_one_epoch(model, batches, loss_fn, optimizer, scheduler=schedule)
+        val_metrics = evaluate(model, _chunks(val_features, 512), _flip_averaged, accuracy)
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {metrics['loss']:.4f}, "
+            f"val accuracy {val_metrics['accuracy']:.4f}")
     logits, _ = predict_logits(model, val_features)
     temperature = fit_temperature(logits, val_labels)
     calibration = {
@@ -632,6 +687,9 @@ def run(
 ) -> dict:
     """Generates data, trains, calibrates, evaluates, and writes weights, card and report.
 
+    Runs with ``config.num_threads`` torch threads and deterministic algorithms; both are
+    restored afterwards.
+
     Args:
         config: the run's settings.
         out: checkpoint path (``.pt``).
@@ -644,12 +702,25 @@ def run(
     Returns:
         The model card dict.
     """
+    with torch_settings(threads=config.num_threads, deterministic=True):
+        return _run(config, out, generate=generate, dev_cache=dev_cache, command=command,
+                    log=log, report=report)
+
+
+def _run(
+    config: FormTrainConfig,
+    out: Path,
+    *,
+    generate: ClipGenerator | None,
+    dev_cache: Path | None,
+    command: str,
+    log: Callable[[str], None],
+    report: bool,
+) -> dict:
     from training.evaluate import evaluate_run
 
     started = time.perf_counter()
     cpu_started = time.process_time()
-    torch.set_num_threads(config.num_threads)
-    torch.use_deterministic_algorithms(True)
     empty = ClipSet(
         np.zeros((0, config.clip_length, 16, 3), np.float32), np.zeros((0, 2), np.float32),
         np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, str), np.zeros(0, str),
@@ -749,38 +820,36 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Train the handstand form model on synthetic clips (and optionally your "
                     "own labeled examples) and write weights, a model card and a report.",
     )
+    shorthand = functools.partial(add_shorthand, parser, config_class=FormTrainConfig)
     parser.add_argument("--out", type=Path,
                         help="checkpoint path (default: a new runs/<time>/form_handstand.pt; "
                              "an existing model there is first copied to runs/replaced_<time>/)")
-    parser.add_argument("--store", help="label store (SQLite) whose labeled examples are added")
-    parser.add_argument("--labeled-only", action="store_true",
-                        help="train on the label store's examples only (needs --store)")
+    shorthand("--store", key="store", metavar="STORE",
+              help="label store (SQLite) whose labeled examples are added")
+    shorthand("--labeled-only", key="labeled_only", switch=True,
+              help="train on the label store's examples only (needs --store)")
     parser.add_argument("--dev-cache", help="BlazePose cache (.npz) of real labeled photos to "
                         "evaluate on (never trained on)")
-    parser.add_argument("--real", nargs="+", metavar="NPZ", default=[],
-                        help="BlazePose caches (training.pose_cache) of real labeled rows to "
-                             "fine-tune on after the synthetic pretraining")
-    parser.add_argument("--epochs", type=int, help="override the number of epochs")
-    parser.add_argument("--train-clips", type=int, help="override the synthetic training clips")
-    parser.add_argument("--seed", type=int, help="override the seed")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
+    shorthand("--real", key="real_caches", nargs="+", metavar="NPZ",
+              help="BlazePose caches (training.pose_cache) of real labeled rows to fine-tune on "
+                   "after the synthetic pretraining")
+    shorthand("--epochs", key="epochs", metavar="N", help="passes over the training clips")
+    shorthand("--train-clips", key="train_clips", metavar="N", help="synthetic training clips")
+    shorthand("--seed", key="seed", metavar="N", help="master seed")
+    shorthand("--threads", key="num_threads", metavar="N", help="torch CPU threads")
     parser.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
+    add_set_argument(parser, FormTrainConfig)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = _parse_args(argv)
-    config = FormTrainConfig(store=args.store, labeled_only=args.labeled_only,
-                             real_caches=list(args.real))
-    if args.labeled_only and not args.store:
+    config = from_args(FormTrainConfig(), args)
+    if config.labeled_only and not config.store:
         print("error: --labeled-only needs --store", file=sys.stderr)
         return 2
-    for name, value in (("epochs", args.epochs), ("train_clips", args.train_clips),
-                        ("seed", args.seed), ("num_threads", args.threads)):
-        if value is not None:
-            setattr(config, name, value)
-    missing = [p for p in args.real if not Path(p).is_file()]
+    missing = [p for p in config.real_caches if not Path(p).is_file()]
     if missing:
         print(f"error: real cache {missing[0]} does not exist", file=sys.stderr)
         return 2
@@ -802,7 +871,8 @@ def main(argv: list[str] | None = None) -> int:
                                            log=lambda _note: None)
             before = None if out.resolve() == DEFAULT_FORM_WEIGHTS.resolve() \
                 else DEFAULT_FORM_WEIGHTS
-            report_label_gain(before, out, labeled_test, config.seed, log)
+            with torch_settings(threads=config.num_threads, deterministic=True):
+                report_label_gain(before, out, labeled_test, config.seed, log)
         log(usage_hint(out))
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)

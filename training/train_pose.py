@@ -15,6 +15,11 @@ continues from ``last.pt``. Logs: ``metrics.jsonl`` always, TensorBoard events t
 Multi-GPU / multi-node: launch with ``torchrun --nproc_per_node N -m training.train_pose ...``
 (DistributedDataParallel; NCCL on CUDA, gloo on CPU). AMP (bfloat16 autocast) only on CUDA.
 
+Every field of ``PoseTrainConfig`` can be set with ``--set key=value`` (``--help`` lists them);
+the other flags are shorthands for it (``training.config``). The loop is
+``training.engine.train_one_epoch``; the model's initialization comes from a generator seeded
+with ``seed`` (identical on every DDP rank).
+
 Examples:
     Overfit the five real MPII samples of mmpose's test data (CPU, a few minutes)::
 
@@ -35,8 +40,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
+import itertools
 import json
-import math
 import os
 import sys
 import time
@@ -52,7 +58,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from engine.checkpoint import Checkpoint, load, save
-from engine.models import create_model
+from training.config import add_set_argument, add_shorthand, from_args
+from training.engine import (
+    MetricsLog,
+    Step,
+    build_model,
+    collect,
+    pick_device,
+    torch_settings,
+    train_one_epoch,
+)
 from training.metrics import pckh
 from training.transforms import predictions_to_image
 
@@ -61,7 +76,39 @@ BCE_CLIP = 1e-7
 
 @dataclass
 class PoseTrainConfig:
-    """Everything a pose training run depends on; saved into every checkpoint."""
+    """Everything a pose training run depends on; saved into every checkpoint.
+
+    Attributes:
+        model_name: registered DeepHAR pose variant.
+        model_kwargs: keyword overrides of the variant.
+        annotations: MPII ``annotations.mat`` or a JSON annotation file.
+        images: folder of the MPII images.
+        val_annotations: separate validation annotations ("": the ``.mat``'s validation split,
+            or the training file itself for JSON).
+        synthetic_samples: train on this many generated blob images instead (0: MPII).
+        epochs: training epochs.
+        batch_size: global batch, split across DDP ranks.
+        steps_per_epoch: optimizer steps per epoch (0: training samples // batch size).
+        lr: RMSprop learning rate.
+        lr_drop_epochs: epochs after which the learning rate is multiplied by
+            ``lr_drop_factor``.
+        lr_drop_factor: the factor.
+        rmsprop_alpha: RMSprop smoothing (Keras rho).
+        rmsprop_eps: RMSprop epsilon.
+        coord_bce_weight: weight of the BCE term on the coordinates.
+        visibility_weight: weight of the joint-visibility BCE.
+        augment: training augmentation of deephar_spec.md §3.2.
+        seed: seed of the initialization, the batch order and the augmentation.
+        num_workers: DataLoader workers.
+        eval_every: epochs between PCKh evaluations (0: never; the last epoch always).
+        bn_recalibration_batches: batches re-estimating the BatchNorm statistics before each
+            evaluation.
+        amp: bfloat16 autocast on CUDA.
+        device: "auto", "cpu", "cuda", "cuda:1", ...
+        threads: torch CPU threads (0: torch's default).
+        out_dir: run folder (checkpoints and logs).
+        resume: continue from ``out_dir/last.pt``.
+    """
 
     model_name: str = "deephar_mpii"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -135,15 +182,6 @@ def pose_loss(
     return coord + vis, {"coord": float(coord.detach()), "visibility": float(vis.detach())}
 
 
-def pick_device(name: str) -> torch.device:
-    """"auto" -> this rank's CUDA device when available, else CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
 def build_datasets(config: PoseTrainConfig, input_size: int) -> tuple[Dataset, Dataset]:
     """Training and evaluation datasets from the config (MPII files or generated blobs)."""
     if config.synthetic_samples:
@@ -171,32 +209,38 @@ def build_datasets(config: PoseTrainConfig, input_size: int) -> tuple[Dataset, D
     return train, val
 
 
-@torch.no_grad()
+def _image_predictions(
+    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, input_size: int
+) -> dict[str, np.ndarray]:
+    """Per-block predictions in image pixels, targets, validity and head sizes of a batch."""
+    poses = model(batch["image"].to(device)).float().cpu().numpy()
+    matrices, flips = batch["matrix"].numpy(), batch["flip"].numpy()
+    if bool(flips.any()):
+        raise ValueError("evaluation crops must not be flipped")
+    keypoints = batch["keypoints"].numpy()
+    # Valid = annotated and inside the evaluation crop (deephar_spec.md §3.5).
+    inside = batch["visible"].numpy() > 0
+    return {
+        "predictions": np.stack([
+            predictions_to_image(poses[i, :, :, :2], matrices[i], input_size, bool(flips[i]))
+            for i in range(len(poses))
+        ]),  # (B, K, J, 2)
+        "targets": keypoints[..., :2],
+        "valid": (keypoints[..., 2] > 0) & inside,
+        "head_size": batch["head_size"].numpy(),
+    }
+
+
 def evaluate(
     model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = 16
 ) -> dict[str, float]:
     """Standard PCKh@0.5 (pooled, image pixels) of the last block and of the best block."""
-    model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    per_block, targets, valid, heads = [], [], [], []
-    for batch in loader:
-        poses = model(batch["image"].to(device)).float().cpu().numpy()
-        matrices, flips = batch["matrix"].numpy(), batch["flip"].numpy()
-        for i in range(len(poses)):
-            per_block.append(
-                predictions_to_image(poses[i, :, :, :2], matrices[i], dataset_input_size(dataset),
-                                     bool(flips[i]))
-            )
-        keypoints = batch["keypoints"].numpy()
-        targets.append(keypoints[..., :2])
-        # Valid = annotated and inside the evaluation crop (deephar_spec.md §3.5).
-        inside = batch["visible"].numpy() > 0
-        if bool(batch["flip"].any()):
-            raise ValueError("evaluation crops must not be flipped")
-        valid.append((keypoints[..., 2] > 0) & inside)
-        heads.append(batch["head_size"].numpy())
-    predictions = np.stack(per_block)  # (N, K, J, 2)
-    gt, ok, hs = np.concatenate(targets), np.concatenate(valid), np.concatenate(heads)
+    forward = functools.partial(
+        _image_predictions, device=device, input_size=dataset_input_size(dataset)
+    )
+    out = collect(model, loader, forward)
+    predictions, gt, ok, hs = out["predictions"], out["targets"], out["valid"], out["head_size"]
     scores = [pckh(predictions[:, k], gt, ok, hs) for k in range(predictions.shape[1])]
     return {
         "pckh": scores[-1],
@@ -234,33 +278,31 @@ def dataset_input_size(dataset: Dataset) -> int:
     return int(dataset.input_size)  # type: ignore[attr-defined]
 
 
-class MetricsLog:
-    """Appends JSON lines and, where ``tensorboard`` is installed, TensorBoard scalars."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.path = out_dir / "metrics.jsonl"
-        self.writer = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out_dir / "tensorboard"))
-        except ImportError:
-            pass
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        """Writes one record of scalars at ``step``."""
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for key, value in values.items():
-                if isinstance(value, int | float) and math.isfinite(value):
-                    self.writer.add_scalar(key, value, step)
-            self.writer.flush()
 
 
 def _batches_forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
     while True:
         yield from loader
+
+
+def _pose_step(
+    net: nn.Module, batch: dict[str, torch.Tensor], config: PoseTrainConfig,
+    device: torch.device, use_amp: bool,
+) -> Step:
+    images = batch["image"].to(device, non_blocking=True)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+    )
+    with autocast:
+        poses = net(images)
+    loss, parts = pose_loss(
+        poses,
+        batch["coords"].to(device),
+        batch["visible"].to(device),
+        coord_bce_weight=config.coord_bce_weight,
+        visibility_weight=config.visibility_weight,
+    )
+    return Step(loss, parts=parts)
 
 
 def _setup_distributed(device: torch.device) -> tuple[int, int]:
@@ -282,14 +324,19 @@ def train(
     """Runs (or resumes) a training run and returns the final metrics.
 
     Datasets default to those described by ``config``; pass them to train on anything with
-    ``MPIIDataset``-style items.
+    ``MPIIDataset``-style items. Runs with ``config.threads`` torch threads (restored after).
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    with torch_settings(threads=config.threads):
+        return _train(config, train_dataset, eval_dataset)
+
+
+def _train(
+    config: PoseTrainConfig, train_dataset: Dataset | None, eval_dataset: Dataset | None
+) -> dict[str, Any]:
     device = pick_device(config.device)
     rank, world = _setup_distributed(device)
-    torch.manual_seed(config.seed)
-    model = create_model(config.model_name, **config.model_kwargs).to(device)
+    model = build_model(config.model_name, config.model_kwargs,
+                        torch.Generator().manual_seed(config.seed)).to(device)
     if train_dataset is None or eval_dataset is None:
         built = build_datasets(config, model.input_size)
         train_dataset = train_dataset or built[0]
@@ -334,6 +381,7 @@ def train(
     )
     steps = config.steps_per_epoch or max(1, len(train_dataset) // config.batch_size)
     use_amp = config.amp and device.type == "cuda"
+    loss_fn = functools.partial(_pose_step, config=config, device=device, use_amp=use_amp)
     if rank == 0 and start_epoch == 0:
         (out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     log = MetricsLog(out_dir) if rank == 0 else None
@@ -349,33 +397,10 @@ def train(
             sampler.set_epoch(epoch)
         if hasattr(train_dataset, "set_epoch"):
             train_dataset.set_epoch(epoch)
-        net.train()
-        started, totals = time.perf_counter(), {"loss": 0.0, "coord": 0.0, "visibility": 0.0}
-        batches = _batches_forever(loader)
-        for _ in range(steps):
-            batch = next(batches)
-            images = batch["image"].to(device, non_blocking=True)
-            autocast = (
-                torch.autocast("cuda", dtype=torch.bfloat16) if use_amp
-                else contextlib.nullcontext()
-            )
-            with autocast:
-                poses = net(images)
-            loss, parts = pose_loss(
-                poses,
-                batch["coords"].to(device),
-                batch["visible"].to(device),
-                coord_bce_weight=config.coord_bce_weight,
-                visibility_weight=config.visibility_weight,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals["loss"] += float(loss.detach())
-            totals["coord"] += parts["coord"]
-            totals["visibility"] += parts["visibility"]
+        started = time.perf_counter()
+        batches = itertools.islice(_batches_forever(loader), steps)
+        metrics = train_one_epoch(net, batches, loss_fn, optimizer)
         scheduler.step()
-        metrics = {key: value / steps for key, value in totals.items()}
         metrics.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
                        seconds=time.perf_counter() - started)
         last_epoch = epoch + 1 == config.epochs
@@ -418,65 +443,43 @@ def train(
 
 def parse_args(argv: list[str] | None = None) -> PoseTrainConfig:
     """Command line -> ``PoseTrainConfig``."""
-    defaults = PoseTrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m training.train_pose",
         description="Train the DeepHAR pose network (paper recipe). Use torchrun for DDP.",
     )
-    parser.add_argument("--model", default=defaults.model_name, help="registered variant")
-    parser.add_argument("--model-kwargs", default="{}", help="JSON overrides of the variant")
-    parser.add_argument("--annotations", default="", help="MPII annotations.mat or JSON")
-    parser.add_argument("--images", default="", help="folder of the MPII images")
-    parser.add_argument("--val-annotations", default="", help="separate validation file")
-    parser.add_argument("--synthetic", type=int, default=0, help="train on N generated images")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help="global batch (split across DDP ranks)")
-    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: N_train // batch")
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--lr-drops", type=int, nargs="*", default=list(defaults.lr_drop_epochs),
-                        help="epochs where lr is multiplied by --lr-drop-factor")
-    parser.add_argument("--lr-drop-factor", type=float, default=defaults.lr_drop_factor)
-    parser.add_argument("--no-augment", action="store_true", help="no augmentation")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    parser.add_argument("--eval-every", type=int, default=1, help="epochs between PCKh runs")
-    parser.add_argument("--bn-recalibration", type=int, default=defaults.bn_recalibration_batches,
-                        help="batches to re-estimate BN statistics before each evaluation")
-    parser.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--out", default=defaults.out_dir, help="run folder")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    args = parser.parse_args(argv)
-    try:
-        model_kwargs = json.loads(args.model_kwargs)
-    except json.JSONDecodeError as error:
-        parser.error(f"--model-kwargs is not JSON: {error}")
-    return PoseTrainConfig(
-        model_name=args.model,
-        model_kwargs=model_kwargs,
-        annotations=args.annotations,
-        images=args.images,
-        val_annotations=args.val_annotations,
-        synthetic_samples=args.synthetic,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch,
-        lr=args.lr,
-        lr_drop_epochs=tuple(args.lr_drops),
-        lr_drop_factor=args.lr_drop_factor,
-        augment=not args.no_augment,
-        seed=args.seed,
-        num_workers=args.workers,
-        eval_every=args.eval_every,
-        bn_recalibration_batches=args.bn_recalibration,
-        amp=not args.no_amp,
-        device=args.device,
-        threads=args.threads,
-        out_dir=args.out,
-        resume=args.resume,
-    )
+    shorthand = functools.partial(add_shorthand, parser, config_class=PoseTrainConfig)
+    shorthand("--model", key="model_name", metavar="NAME", help="registered variant")
+    shorthand("--model-kwargs", key="model_kwargs", metavar="JSON",
+              help="JSON overrides of the variant")
+    shorthand("--annotations", key="annotations", metavar="FILE",
+              help="MPII annotations.mat or JSON")
+    shorthand("--images", key="images", metavar="DIR", help="folder of the MPII images")
+    shorthand("--val-annotations", key="val_annotations", metavar="FILE",
+              help="separate validation file")
+    shorthand("--synthetic", key="synthetic_samples", metavar="N",
+              help="train on N generated images")
+    shorthand("--epochs", key="epochs", metavar="N", help="training epochs")
+    shorthand("--batch-size", key="batch_size", metavar="N",
+              help="global batch (split across DDP ranks)")
+    shorthand("--steps-per-epoch", key="steps_per_epoch", metavar="N",
+              help="0: N_train // batch")
+    shorthand("--lr", key="lr", metavar="LR", help="RMSprop learning rate")
+    shorthand("--lr-drops", key="lr_drop_epochs", nargs="*", metavar="EPOCH",
+              help="epochs where lr is multiplied by --lr-drop-factor")
+    shorthand("--lr-drop-factor", key="lr_drop_factor", metavar="F", help="lr drop factor")
+    shorthand("--no-augment", key="augment", switch=False, help="no augmentation")
+    shorthand("--seed", key="seed", metavar="N", help="seed")
+    shorthand("--workers", key="num_workers", metavar="N", help="DataLoader workers")
+    shorthand("--eval-every", key="eval_every", metavar="N", help="epochs between PCKh runs")
+    shorthand("--bn-recalibration", key="bn_recalibration_batches", metavar="N",
+              help="batches to re-estimate BN statistics before each evaluation")
+    shorthand("--no-amp", key="amp", switch=False, help="disable bf16 autocast on CUDA")
+    shorthand("--device", key="device", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, ...")
+    shorthand("--threads", key="threads", metavar="N", help="torch CPU threads (0: default)")
+    shorthand("--out", key="out_dir", metavar="DIR", help="run folder")
+    shorthand("--resume", key="resume", switch=True, help="continue from OUT/last.pt")
+    add_set_argument(parser, PoseTrainConfig)
+    return from_args(PoseTrainConfig(), parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
