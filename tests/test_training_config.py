@@ -169,6 +169,8 @@ def test_evaluate_overrides_go_through_the_same_checks(tmp_path):
     assert config.epochs == 4 and config.model_name == "form_handstand_test"
     with pytest.raises(ConfigError, match="unknown config key"):
         evaluate_module.train_config(checkpoint, {"epochz": 4})
+    args = evaluate_module._parse_args(["--set", "test_clips=64", "--set", "seed=2"])
+    assert args.overrides == [("test_clips", 64), ("seed", 2)]
 
 
 def test_build_model_draws_from_the_generator_and_leaves_the_global_one():

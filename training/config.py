@@ -237,9 +237,20 @@ class _Override(argparse.Action):
         namespace.overrides = [*overrides, (key, value)]
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps paragraphs as usual but keeps indented lines (the field listing) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        fill = super()._fill_text
+        return "\n\n".join(
+            paragraph if "\n  " in paragraph else fill(paragraph, width, indent)
+            for paragraph in text.split("\n\n")
+        )
+
+
 def add_set_argument(parser: argparse.ArgumentParser, config_class: type) -> None:
     """Adds ``--set KEY=VALUE`` and lists every field of ``config_class`` in the help epilog."""
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = _HelpFormatter
     parser.add_argument("--set", action=_Override, config_class=config_class, metavar="KEY=VALUE",
                         help="override any config field (repeatable; see the list below)")
     listing = f"config fields (--set KEY=VALUE):\n{describe(config_class)}"
