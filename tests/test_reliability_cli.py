@@ -1,12 +1,15 @@
 """Bad input through the real command line: one error line, the right exit code, no traceback.
 
-Every case of ``tests/reliability/cases.py`` runs ``run_coach.py`` as a subprocess on a file of
-the generated corpus. The runs are started together, two at a time (start-up dominates and the
-machine has two cores), by a session fixture; each test then judges one run.
+Every case of ``tests/reliability/cases.py`` runs ``coach.cli.main`` in this process on a file
+of the generated corpus, its file descriptors 1 and 2 captured (``reliability.cli.run_main``);
+each case runs once, when a test first asks for it, and the tests judge that run. A few cases
+also run ``run_coach.py`` in a fresh process (marked ``slow``): only there do the interpreter's
+start-up and shutdown (flushing a broken pipe, finalizers, native libraries unloading) show.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -29,63 +32,85 @@ from reliability.cli import (
     assert_clean_failure,
     assert_no_traceback,
     run_coach,
+    run_main,
     timeline_frames,
 )
-from reliability.fixtures import corpus  # noqa: F401 - a fixture
+from reliability.fakes import flaky_camera
+from reliability.fixtures import corpus, form_model_loaded_once  # noqa: F401 - fixtures
+
+from coach import cli
 
 pytestmark = [
-    pytest.mark.skipif(
-        not (Path(__file__).resolve().parents[1] / "run_coach.py").exists(),
-        reason="run_coach.py not written yet",
-    ),
-    # The first test waits for all runs (about 40 s of CPU on two idle cores; more when the
-    # machine is shared).
-    pytest.mark.timeout(900),
+    pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "run_coach.py").exists(),
+                       reason="run_coach.py not written yet"),
+    pytest.mark.usefixtures("form_model_loaded_once"),
 ]
-PARALLEL_RUNS = 2
+CASES = {case.name: case for case in CLI_CASES}
+# Run in a fresh interpreter too: a usage error (argparse exits by itself), an encoder dying on
+# a full disk (a broken pipe the interpreter flushes at exit) and a batch of damaged photos
+# (image decoders' native messages) next to a good one (the whole model stack loaded and
+# unloaded).
+FRESH_PROCESS_CASES = ("no_source", "clip_to_full_disk", DAMAGED_BATCH_CASE)
 
 
-def _selected_cases(session) -> list[CliCase]:
-    names = set()
-    for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and isinstance(callspec.params.get("case"), CliCase):
-            names.add(callspec.params["case"].name)
-        elif item.name.startswith(("test_odd_photo_is_judged", "test_exif_orientation")):
-            names.add(PHOTO_BATCH_CASE)
-        elif item.name.startswith("test_variable_frame_rate"):
-            names.add("variable_fps_mp4")
-        elif item.name.startswith("test_damaged_photo_is_reported"):
-            names.add(DAMAGED_BATCH_CASE)
-    return [case for case in CLI_CASES if case.name in names and skip_reason(case) is None]
+def _run_in_process(case: CliCase, paths: dict[str, Path], out: Path) -> CliResult:
+    if case.setup is not None:
+        case.setup(out)
+    with contextlib.ExitStack() as stack:
+        if case.camera is not None:
+            stack.enter_context(flaky_camera(*case.camera))
+        return run_main(cli.main, case.resolve(paths, out))
 
 
 @pytest.fixture(scope="module")
-def cli_runs(request, corpus, tmp_path_factory) -> dict[str, tuple[CliResult, Path]]:  # noqa: F811
-    """Runs every selected case once (concurrently) and keeps (result, output folder)."""
-    base = tmp_path_factory.mktemp("cli_runs")
+def fresh_process_runs(request, corpus, tmp_path_factory):  # noqa: F811
+    """(result, output folder) of each selected fresh-process case, as futures.
 
-    def run(case: CliCase) -> tuple[str, tuple[CliResult, Path]]:
+    The processes run one after the other in the background on the second core, while this
+    process runs the in-process cases on the first.
+    """
+    base = tmp_path_factory.mktemp("fresh_process_runs")
+    selected = {
+        item.callspec.params["name"] for item in request.session.items
+        if getattr(item, "originalname", "") == "test_bad_input_is_handled_in_a_fresh_process"
+    }
+
+    def run(case: CliCase) -> tuple[CliResult, Path]:
         out = base / case.name
         out.mkdir()
         if case.setup is not None:
             case.setup(out)
-        result = run_coach(case.resolve(corpus.paths, out), prelude=case.prelude, timeout=120)
-        return case.name, (result, out)
+        return run_coach(case.resolve(corpus.paths, out), prelude=case.prelude,
+                         timeout=120), out
 
-    cases = _selected_cases(request.session)
-    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-        results = dict(pool.map(run, cases))
-    yield results
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        runs = {name: pool.submit(run, CASES[name]) for name in FRESH_PROCESS_CASES
+                if name in selected and skip_reason(CASES[name]) is None}
+        yield runs
+        for future in runs.values():
+            future.cancel()
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.name)
-def test_bad_input_is_handled(case: CliCase, cli_runs) -> None:
-    reason = skip_reason(case)
-    if reason:
-        pytest.skip(reason)
-    result, out = cli_runs[case.name]
+@pytest.fixture(scope="module")
+def cli_runs(corpus, tmp_path_factory, fresh_process_runs):  # noqa: F811
+    """``cli_runs(name)``: (result, output folder) of the case's in-process run, run once."""
+    base = tmp_path_factory.mktemp("cli_runs")
+    runs: dict[str, tuple[CliResult, Path]] = {}
+
+    def run(name: str) -> tuple[CliResult, Path]:
+        if name not in runs:
+            out = base / name
+            out.mkdir()
+            runs[name] = _run_in_process(CASES[name], corpus.paths, out), out
+        return runs[name]
+
+    yield run
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def judge(case: CliCase, result: CliResult, out: Path) -> None:
+    """What the case promises the user, checked on one run."""
     assert_no_traceback(result)
     assert "internal error" not in result.stderr, result.describe()
     if not case.one_line:
@@ -103,12 +128,29 @@ def test_bad_input_is_handled(case: CliCase, cli_runs) -> None:
         case.check(result, out)
 
 
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.name)
+def test_bad_input_is_handled(case: CliCase, cli_runs) -> None:
+    reason = skip_reason(case)
+    if reason:
+        pytest.skip(reason)
+    judge(case, *cli_runs(case.name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FRESH_PROCESS_CASES)
+def test_bad_input_is_handled_in_a_fresh_process(name: str, fresh_process_runs) -> None:
+    reason = skip_reason(CASES[name])
+    if reason:
+        pytest.skip(reason)
+    judge(CASES[name], *fresh_process_runs[name].result())
+
+
 @pytest.mark.parametrize(("name", "key", "person"), ODD_PHOTOS, ids=[p[0] for p in ODD_PHOTOS])
 def test_odd_photo_is_judged(
     name: str, key: str, person, cli_runs, corpus  # noqa: F811
 ) -> None:
     # One batch run judged all odd photos; each must have its own well-formed result.
-    result, out = cli_runs[PHOTO_BATCH_CASE]
+    result, out = cli_runs(PHOTO_BATCH_CASE)
     assert_no_traceback(result)
     entries = json.loads((out / "photos.json").read_text(encoding="utf-8"))
     mine = [entry for entry in entries if Path(entry["file"]).name == corpus[key].name]
@@ -131,7 +173,7 @@ def test_odd_photo_is_judged(
 def test_variable_frame_rate_keeps_real_timestamps(cli_runs) -> None:
     # Frames 0,1,2,3,6,9,...,21 of a 30 fps recording: the timeline must say when each frame
     # was shot (hold times in seconds depend on it), not index / average fps.
-    result, out = cli_runs["variable_fps_mp4"]
+    result, out = cli_runs("variable_fps_mp4")
     records = timeline_frames(out / "timeline.json")
     times = [record["time"] for record in records]
     expected = [0.0, 1 / 30, 2 / 30, 3 / 30, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
@@ -142,7 +184,7 @@ def test_variable_frame_rate_keeps_real_timestamps(cli_runs) -> None:
 def test_exif_orientation_is_applied(key: str, cli_runs, corpus) -> None:  # noqa: F811
     # Phones store portrait photos sideways with an EXIF orientation tag; the athlete must be
     # analyzed the way every viewer shows the photo (upright 320 x 240 here).
-    result, out = cli_runs[PHOTO_BATCH_CASE]
+    result, out = cli_runs(PHOTO_BATCH_CASE)
     entries = json.loads((out / "photos.json").read_text(encoding="utf-8"))
     entry = next(e for e in entries if Path(e["file"]).name == corpus[key].name)
     assert entry.get("image_size") == [320, 240], entry
@@ -154,7 +196,7 @@ def test_damaged_photo_is_reported(
     name: str, key: str, refused, cli_runs, corpus  # noqa: F811
 ) -> None:
     # One batch run met all damaged photos next to a good one.
-    result, out = cli_runs[DAMAGED_BATCH_CASE]
+    result, out = cli_runs(DAMAGED_BATCH_CASE)
     assert_no_traceback(result)
     file_name = corpus[key].name
     entries = json.loads((out / "photos.json").read_text(encoding="utf-8"))

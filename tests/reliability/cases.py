@@ -34,7 +34,8 @@ class CliCase:
         mentions: for failures, what the error line must contain (``a|b`` = either).
         exit_code: the exact exit code expected on failure (README "Exit codes"), if fixed.
         check: validates the outputs afterwards (also after a failure).
-        prelude: Python run before the app in the same process (simulated hardware).
+        camera: (frames before loss, failure) of a simulated camera that replaces every
+            camera index (``reliability.fakes``), or None for the real ones.
         setup: prepares the output folder before the run (symlinks, locks ...).
         one_line: the failure is told in exactly one line (False for batches of several
             bad files: one line per file, checked by the batch's own test).
@@ -46,9 +47,17 @@ class CliCase:
     mentions: tuple[str, ...] = ()
     exit_code: int | None = None
     check: Check | None = None
-    prelude: str | None = None
+    camera: tuple[int, str] | None = None
     setup: Callable[[Path], None] | None = None
     one_line: bool = True
+
+    @property
+    def prelude(self) -> str | None:
+        """Python a ``run_coach.py`` subprocess runs before the app (the simulated camera)."""
+        if self.camera is None:
+            return None
+        frames, failure = self.camera
+        return FLAKY.format(n=frames, how=failure)
 
     def resolve(self, paths: dict[str, Path], out: Path) -> list[str]:
         """The concrete argument list."""
@@ -299,11 +308,11 @@ CLI_CASES: tuple[CliCase, ...] = (
             ("--camera", "-1"), 2),
     CliCase("camera_delivers_nothing", ("--camera", "0", *VIDEO_OUT), "fail",
             ("camera 0", "no frames|delivers"), 3, outputs_valid_if_present,
-            prelude=FLAKY.format(n=0, how="false")),
+            camera=(0, "false")),
     CliCase("camera_lost_mid_run", ("--camera", "0", *VIDEO_OUT), "fail",
             ("camera", "lost|stopped|unplugged"), 6, clip_and_timeline(min_frames=1),
             # ~3 s of frames: the models load meanwhile, so the loss comes mid-analysis.
-            prelude=FLAKY.format(n=100, how="false")),
+            camera=(100, "false")),
     # ------------------------------------------------------------------ outputs
     CliCase("save_into_a_file_not_folder",
             ("--video", "{video_ok}", "--save", "{a_file}/clip.mp4", "--no-window"), "fail",

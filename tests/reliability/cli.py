@@ -7,14 +7,19 @@ when it cannot go on, never a Python traceback, and every output it already wrot
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +162,92 @@ def run_coach(
         stdout = _text(expired.stdout)
         stderr = _text(expired.stderr) + f"\n[test harness: timed out after {timeout}s]"
     return CliResult(tuple(args), returncode, stdout, stderr, time.monotonic() - start)
+
+
+def run_main(
+    main: Callable[[list[str]], int | None],
+    args: Sequence[str],
+    *,
+    cwd: Path = REPO_ROOT,
+) -> CliResult:
+    """Runs ``main(args)`` in this process and shows what a user would have seen.
+
+    The in-process twin of ``run_coach``: file descriptors 1 and 2 are captured (so native
+    libraries' lines count as they would in a terminal), ``SystemExit`` becomes the exit code,
+    and an exception escaping ``main`` or ignored in a finalizer or thread is written out as
+    the interpreter would write it, where ``assert_no_traceback`` finds it. Costs no process
+    start-up: the models' imports are paid once per test session.
+    """
+    start = time.monotonic()
+    with _captured_output() as captured, contextlib.chdir(cwd), _interpreter_hooks():
+        try:
+            code = main([str(arg) for arg in args])
+            returncode = 0 if code is None else int(code)
+        except SystemExit as exit_:
+            if exit_.code is None or isinstance(exit_.code, int):
+                returncode = exit_.code or 0
+            else:  # sys.exit("message") prints the message, exits 1
+                print(exit_.code, file=sys.stderr)
+                returncode = 1
+        except (Exception, KeyboardInterrupt):
+            traceback.print_exc()
+            returncode = 1
+        # Finalizers of the run's young cyclic garbage speak now, inside the capture (a full
+        # collection of the test process's heap would cost a quarter second per run).
+        gc.collect(1)
+        stdout, stderr = captured()
+    return CliResult(tuple(map(str, args)), returncode, stdout, stderr,
+                     time.monotonic() - start)
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Points fds 1 and 2 and ``sys.stdout``/``sys.stderr`` at files; yields their reader."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        files = (out_file, err_file)
+        saved_fds = [os.dup(1), os.dup(2)]
+        saved_streams = sys.stdout, sys.stderr
+        streams = []
+        try:
+            for fd, handle in zip((1, 2), files, strict=True):
+                os.dup2(handle.fileno(), fd)
+            # Python-level writes share the fd's file position, so both kinds of lines keep
+            # their order; stderr escapes undecodable text as the interpreter's own stderr does.
+            for fd, errors in ((1, "strict"), (2, "backslashreplace")):
+                raw = os.fdopen(os.dup(fd), "wb", buffering=0)
+                streams.append(io.TextIOWrapper(raw, encoding="utf-8", errors=errors,
+                                                write_through=True))
+            sys.stdout, sys.stderr = streams
+
+            def read() -> tuple[str, str]:
+                texts = []
+                for handle in files:
+                    handle.seek(0)
+                    texts.append(handle.read().decode("utf-8", errors="replace"))
+                return texts[0], texts[1]
+
+            yield read
+        finally:
+            sys.stdout, sys.stderr = saved_streams
+            for stream in streams:
+                stream.close()
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+
+
+@contextlib.contextmanager
+def _interpreter_hooks():
+    """The interpreter's own reporting of ignored exceptions (pytest's hooks turn them into
+    warnings instead, which would hide them from the output the tests judge)."""
+    saved = sys.unraisablehook, threading.excepthook
+    sys.unraisablehook, threading.excepthook = sys.__unraisablehook__, threading.__excepthook__
+    try:
+        yield
+    finally:
+        sys.unraisablehook, threading.excepthook = saved
 
 
 def _text(value) -> str:

@@ -1,12 +1,13 @@
 """Simulated cameras for the reliability tests: ones that deliver a while and then fail.
 
 ``install_flaky_camera`` replaces ``cv2.VideoCapture`` in a ``run_coach.py`` subprocess (see
-``cli.run_coach(prelude=...)``) so that camera indices open a fake camera, while file paths
-still open real files.
+``cli.run_coach(prelude=...)``), ``flaky_camera`` in this process for a ``with`` block, so that
+camera indices open a fake camera, while file paths still open real files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import cv2
@@ -78,8 +79,12 @@ class FlakyCamera:
         self.released = True
 
 
-def install_flaky_camera(frames_before_loss: int = 15, failure: str = "false") -> None:
-    """Makes ``cv2.VideoCapture(<int>)`` open a ``FlakyCamera`` in this process."""
+def install_flaky_camera(frames_before_loss: int = 15, failure: str = "false"):
+    """Makes ``cv2.VideoCapture(<int>)`` open a ``FlakyCamera`` in this process.
+
+    Returns:
+        A function that puts the real ``cv2.VideoCapture`` back.
+    """
     real_capture = cv2.VideoCapture
 
     def video_capture(source=None, *args, **kwargs):
@@ -90,3 +95,14 @@ def install_flaky_camera(frames_before_loss: int = 15, failure: str = "false") -
         return real_capture(source, *args, **kwargs)
 
     cv2.VideoCapture = video_capture
+    return lambda: setattr(cv2, "VideoCapture", real_capture)
+
+
+@contextlib.contextmanager
+def flaky_camera(frames_before_loss: int = 15, failure: str = "false"):
+    """``install_flaky_camera`` for the duration of a ``with`` block (in-process runs)."""
+    restore = install_flaky_camera(frames_before_loss, failure)
+    try:
+        yield
+    finally:
+        restore()

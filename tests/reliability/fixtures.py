@@ -6,6 +6,8 @@ import the fixture) into a pytest temporary folder.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .corpus import Corpus, build_corpus
@@ -20,3 +22,35 @@ def corpus(tmp_path_factory) -> Corpus:
     if _CORPUS is None or not _CORPUS.root.exists():
         _CORPUS = build_corpus(tmp_path_factory.mktemp("reliability") / "corpus")
     return _CORPUS
+
+
+# (checkpoint path, backend, size, mtime) -> what coach.models.load_classifier returned.
+_FORM_MODELS: dict[tuple, tuple] = {}
+
+
+@pytest.fixture(scope="module")
+def form_model_loaded_once():
+    """In-process runs of the app in this module share one loaded form model.
+
+    Every run of ``coach.cli.main`` loads the form model (sha256 check, ONNX export, warm-up:
+    about a second, most of a short run); loaded once per test session, the runs judge with
+    the same model the app would have loaded. A file that fails to load is tried every time.
+    """
+    from coach import models
+
+    real = models.load_classifier
+
+    def load_classifier(path, backend="fast"):
+        try:
+            stat = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            return real(path, backend)
+        key = (os.path.realpath(path), backend, stat.st_size, stat.st_mtime_ns)
+        if key not in _FORM_MODELS:
+            _FORM_MODELS[key] = real(path, backend)
+        return _FORM_MODELS[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(models, "load_classifier", load_classifier)
+    yield
+    patch.undo()
