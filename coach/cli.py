@@ -347,6 +347,11 @@ def _quiet_native_logs() -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if "cv2" in sys.modules and os.environ["OPENCV_LOG_LEVEL"] == "OFF":
+        # OpenCV reads its level once, at import, and coach.errors (through engine.media)
+        # imports it before main() runs.
+        logging = sys.modules["cv2"].utils.logging
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
 
 
 def main(argv: list[str] | None = None) -> int:
