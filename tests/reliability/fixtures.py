@@ -24,33 +24,37 @@ def corpus(tmp_path_factory) -> Corpus:
     return _CORPUS
 
 
-# (checkpoint path, backend, size, mtime) -> what coach.models.load_classifier returned.
+# (weights file, its size and mtime or sha256, backend) -> what coach.loading.load_classifier
+# returned for it.
 _FORM_MODELS: dict[tuple, tuple] = {}
 
 
 @pytest.fixture(scope="module")
 def form_model_loaded_once():
-    """In-process runs of the app in this module share one loaded form model.
+    """In-process runs of the app in this module share one loaded form model per weights file.
 
-    Every run of ``coach.cli.main`` loads the form model (sha256 check, ONNX export, warm-up:
-    about a second, most of a short run); loaded once per test session, the runs judge with
-    the same model the app would have loaded. A file that fails to load is tried every time.
+    Every run of ``coach.cli.main`` loads the form model (checksum, ONNX export, warm-up: about
+    a second, most of a short run); loaded once per test session, the runs judge with the same
+    model the app would have loaded. Weights that fail to load are tried every time.
     """
-    from coach import models
+    from coach import loading
 
-    real = models.load_classifier
+    real = loading.load_classifier
 
-    def load_classifier(path, backend="fast"):
-        try:
-            stat = os.stat(path)
-        except (OSError, TypeError, ValueError):
-            return real(path, backend)
-        key = (os.path.realpath(path), backend, stat.st_size, stat.st_mtime_ns)
+    def load_classifier(weights, backend="fast"):
+        if isinstance(weights, loading.Checkpoint):
+            key = (str(weights.path), weights.sha256, backend)
+        else:
+            try:
+                stat = os.stat(weights)
+            except (OSError, TypeError, ValueError):
+                return real(weights, backend)
+            key = (os.path.realpath(weights), stat.st_size, stat.st_mtime_ns, backend)
         if key not in _FORM_MODELS:
-            _FORM_MODELS[key] = real(path, backend)
+            _FORM_MODELS[key] = real(weights, backend)
         return _FORM_MODELS[key]
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(models, "load_classifier", load_classifier)
+    patch.setattr(loading, "load_classifier", load_classifier)
     yield
     patch.undo()
