@@ -376,7 +376,10 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: tor
     return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-9)
 
 
-def predict_logits(model: nn.Module, features: torch.Tensor, batch_size: int = 512
+EVAL_BATCH = 512  # clips per forward pass when scoring (memory only; same results)
+
+
+def predict_logits(model: nn.Module, features: torch.Tensor, batch_size: int = EVAL_BATCH
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager logits and view logits for prepared features, in eval mode.
 
@@ -536,7 +539,7 @@ def train_model(
     for epoch in range(config.epochs):
         batches = epoch_batches(train, config, rng)
         metrics = train_one_epoch(model, batches, loss_fn, optimizer, scheduler=schedule)
-        val_metrics = evaluate(model, _chunks(val_features, 512), _flip_averaged, accuracy)
+        val_metrics = evaluate(model, _chunks(val_features, EVAL_BATCH), _flip_averaged, accuracy)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {metrics['loss']:.4f}, "
             f"val accuracy {val_metrics['accuracy']:.4f}")
     logits, _ = predict_logits(model, val_features)
