@@ -78,3 +78,41 @@ def test_blank_frame_reports_no_person():
         backend.close()
     assert not result.found
     assert result.keypoints is None
+
+
+def test_segmentation_mask_covers_the_athlete_only_when_asked(demo_handstand_frame):
+    plain = BlazePoseBackend(stream=False)
+    segmenting = BlazePoseBackend(stream=False, segmentation=True)
+    try:
+        without = plain.estimate(demo_handstand_frame)
+        with_mask = segmenting.estimate(demo_handstand_frame)
+    finally:
+        plain.close()
+        segmenting.close()
+    assert plain.last_mask is None
+    mask = segmenting.last_mask
+    assert mask.shape == demo_handstand_frame.shape[:2] and mask.dtype == np.float32
+    # Segmentation does not change the keypoints; the mask is on the body, not the room.
+    np.testing.assert_allclose(with_mask.keypoints, without.keypoints)
+    x, y = np.round(with_mask.keypoints[list(skeleton.BLAZEPOSE_DIRECT), :2]).astype(int).T
+    assert np.median(mask[y, x]) > 0.5
+    assert mask.mean() < 0.3
+
+
+def test_pose_cache_stores_body_axis_silhouettes(tmp_path, demo_handstand_frame):
+    from engine.silhouette import SILHOUETTE_SIZE
+    from training.pose_cache import build_cache
+
+    iio.imwrite(tmp_path / "held.png", demo_handstand_frame[..., ::-1])
+    iio.imwrite(tmp_path / "empty.png", np.full((120, 160, 3), 127, np.uint8))
+    (tmp_path / "labels.csv").write_text(
+        "file,label,confidence,notes\nheld.png,straight,1.0,\nempty.png,not_handstand,1.0,\n")
+    arrays = build_cache(tmp_path, tmp_path / "cache.npz", silhouettes=True)
+    silhouettes = np.load(tmp_path / "cache.npz")["silhouettes"]
+    assert silhouettes.shape == (2, *SILHOUETTE_SIZE) and silhouettes.dtype == np.uint8
+    assert np.array_equal(silhouettes, arrays["silhouettes"])
+    # The held handstand runs the crop's height near its middle; nobody, nothing.
+    middle = silhouettes[0][:, SILHOUETTE_SIZE[1] // 4 : 3 * SILHOUETTE_SIZE[1] // 4]
+    assert (middle > 128).any(axis=1).mean() > 0.8
+    assert not silhouettes[1].any()
+    assert "silhouettes" not in build_cache(tmp_path, tmp_path / "plain.npz")

@@ -15,7 +15,9 @@ ranges of their timeline note whose label ``timeline_segments`` can name (file
 (the person or source a grouped evaluation keeps together, see ``row_group``), ``views``
 (``side``, ``front``, ... or "" when not given), ``keypoints`` (N, 16, 3) canonical pixels (NaN
 where no person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as
-(w, h), ``rotations`` (N,), and the back-end ``version``.
+(w, h), ``rotations`` (N,), and the back-end ``version``. With ``--silhouettes`` it also holds
+``silhouettes`` (N, 64, 32) uint8: BlazePose's person mask in the body-axis crop of
+``engine.silhouette`` (0..255, zeros where no person was found).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 
 from engine import skeleton
 from engine.pose.blazepose import NUM_LANDMARKS, BlazePoseBackend
+from engine.silhouette import SILHOUETTE_SIZE, align_silhouette
 
 
 def read_label_csv(path: Path) -> list[dict[str, str]]:
@@ -150,14 +153,15 @@ def _read_image(data_dir: Path, row: dict[str, str]) -> np.ndarray | None:
     return image if ok else None
 
 
-def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None
-                ) -> dict[str, np.ndarray]:
+def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None,
+                silhouettes: bool = False) -> dict[str, np.ndarray]:
     """Runs BlazePose on every image listed in ``data_dir/labels.csv`` and saves the cache.
 
     Args:
         data_dir: folder holding ``labels.csv``.
         out_path: the ``.npz`` to write.
         video_fps: None: the photos; a rate: only frames of the videos, sampled at that rate.
+        silhouettes: also store each person's aligned segmentation mask.
 
     Returns:
         The arrays written to ``out_path``.
@@ -167,8 +171,9 @@ def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None
         rows = [row for row in rows if row["label"] != "video"]
     else:
         rows = video_frame_rows(rows, video_fps)
-    backend = BlazePoseBackend(stream=False)
+    backend = BlazePoseBackend(stream=False, segmentation=silhouettes)
     count = len(rows)
+    masks = np.zeros((count, *SILHOUETTE_SIZE), dtype=np.uint8)
     keypoints = np.full((count, skeleton.NUM_JOINTS, 3), np.nan, dtype=np.float32)
     landmarks = np.full((count, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
     sizes = np.zeros((count, 2), dtype=np.int32)
@@ -184,6 +189,9 @@ def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None
         if result.found:
             keypoints[index] = result.keypoints
             landmarks[index] = backend.last_landmarks
+            if silhouettes and backend.last_mask is not None:
+                crop = align_silhouette(backend.last_mask, result.keypoints)
+                masks[index] = np.round(255 * crop).astype(np.uint8)
     arrays = {
         "files": np.array([row["file"] for row in rows]),
         "labels": np.array([row["label"] for row in rows]),
@@ -197,6 +205,8 @@ def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None
         "rotations": rotations,
         "version": np.array(backend.version),
     }
+    if silhouettes:
+        arrays["silhouettes"] = masks
     backend.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out_path, **arrays)
@@ -211,11 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos-only", action="store_true",
                         help="frames of the videos' labeled timeline ranges instead of photos")
     parser.add_argument("--fps", type=float, default=2.0, help="video frames per second")
+    parser.add_argument("--silhouettes", action="store_true",
+                        help="also store BlazePose's person mask, cropped to the body axis")
     args = parser.parse_args(argv)
     if not (args.data / "labels.csv").is_file():
         print(f"error: no labels.csv in {args.data}", file=sys.stderr)
         return 2
-    arrays = build_cache(args.data, args.out, args.fps if args.videos_only else None)
+    arrays = build_cache(args.data, args.out, args.fps if args.videos_only else None,
+                         silhouettes=args.silhouettes)
     found = int(np.isfinite(arrays["keypoints"][:, 0, 0]).sum())
     print(f"wrote {args.out}: {found}/{len(arrays['files'])} images with a person")
     return 0

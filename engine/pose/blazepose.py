@@ -42,6 +42,7 @@ def _rgb(bgr: np.ndarray) -> np.ndarray:
 class _Pass:
     landmarks: np.ndarray | None  # (33, 3) pixels + visibility, in the unrotated image
     score: float
+    mask: np.ndarray | None = None  # (H, W) person probability, unrotated (segmentation only)
 
 
 def _import_mediapipe():
@@ -111,6 +112,8 @@ class BlazePoseBackend:
             the other orientation is tried.
         retry_every: in stream mode, try the other orientation at most every this many weak
             frames (keeps the per-frame cost near one pass while nobody is in view).
+        segmentation: also compute BlazePose's person segmentation mask of the pass kept
+            (``last_mask``; costs extra time per pass, see ``benchmarks/bench_silhouette.py``).
     """
 
     name = "blazepose_full"
@@ -122,6 +125,7 @@ class BlazePoseBackend:
         min_confidence: float = 0.5,
         weak_score: float = 0.75,
         retry_every: int = 3,
+        segmentation: bool = False,
     ) -> None:
         self._mp = _import_mediapipe()
         self.version = f"mediapipe-{self._mp.__version__}"
@@ -129,10 +133,12 @@ class BlazePoseBackend:
         self.min_confidence = min_confidence
         self.weak_score = weak_score
         self.retry_every = max(1, retry_every)
+        self.segmentation = segmentation
         self._solvers: dict[int, object] = {}
         self._orientation = 0
         self._weak_frames = 0
         self.last_landmarks: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
 
     def _solver(self, rotation: int):
         if rotation not in self._solvers:
@@ -141,7 +147,7 @@ class BlazePoseBackend:
                     static_image_mode=not self.stream,
                     model_complexity=1,
                     smooth_landmarks=self.stream,
-                    enable_segmentation=False,
+                    enable_segmentation=self.segmentation,
                     min_detection_confidence=self.min_confidence,
                     min_tracking_confidence=self.min_confidence,
                 )
@@ -162,7 +168,7 @@ class BlazePoseBackend:
         if rotation == 180:
             landmarks = unrotate_points_180(landmarks, width, height)
         landmarks[:, 2] = np.clip(landmarks[:, 2], 0.0, 1.0)
-        return _Pass(landmarks, pass_score(landmarks))
+        return _Pass(landmarks, pass_score(landmarks), _person_mask(result, rotation))
 
     def estimate(self, bgr: np.ndarray) -> PoseResult:
         """Estimates the main person's pose.
@@ -194,6 +200,7 @@ class BlazePoseBackend:
             self._orientation = best_rotation
             self._weak_frames = 0
         self.last_landmarks = best.landmarks
+        self.last_mask = best.mask
         if best.landmarks is None:
             return PoseResult(None, best_rotation)
         return PoseResult(skeleton.from_blazepose(best.landmarks), best_rotation)
@@ -248,7 +255,14 @@ def segment_person(bgr: np.ndarray, rotation: int = 0) -> np.ndarray | None:
             result = solver.process(image)
     except Exception as error:  # mediapipe raises plain RuntimeErrors
         raise PoseBackendError(f"cannot run BlazePose segmentation: {error}") from error
-    if result.segmentation_mask is None:
+    return _person_mask(result, rotation)
+
+
+def _person_mask(result, rotation: int) -> np.ndarray | None:
+    """The (H, W) float32 segmentation of a mediapipe pose result in the unrotated image."""
+    # The result has no such field at all when segmentation is off.
+    mask = getattr(result, "segmentation_mask", None)
+    if mask is None:
         return None
-    mask = np.asarray(result.segmentation_mask, dtype=np.float32)
+    mask = np.asarray(mask, dtype=np.float32)
     return rotate_180(mask[..., None])[..., 0] if rotation == 180 else mask

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.silhouette import SILHOUETTE_SIZE
 from training.synth.body import J
 
 SKIN_TONES_BGR: tuple[tuple[int, int, int], ...] = (
@@ -191,6 +192,45 @@ def _disc(image: np.ndarray, centre: np.ndarray, radius: float, colour,
                 tuple(float(x) for x in colour), -1, lineType=cv2.LINE_AA)
 
 
+def body_capsules(appearance: Appearance) -> list[tuple[str, str, float, tuple[int, int, int]]]:
+    """The capsules a figure is drawn from: (point a, point b, radius in metres, BGR colour).
+
+    Radii are for a 1.7 m body of ``size`` 1; ``render_figure`` scales them.
+    """
+    a = appearance
+    sleeve_upper = a.top if a.sleeves >= 1 else a.skin
+    sleeve_fore = a.top if a.sleeves == 2 else a.skin
+    shank = a.skin if a.shorts else a.bottom
+    return [
+        ("pelvis", "thorax", 0.115, a.top),
+        ("r_shoulder", "l_shoulder", 0.06, a.top),
+        ("r_shoulder", "r_hip", 0.075, a.top),
+        ("l_shoulder", "l_hip", 0.075, a.top),
+        ("r_hip", "l_hip", 0.085, a.bottom),
+        ("thorax", "head_center", 0.05, a.skin),
+        ("r_shoulder", "r_elbow", 0.045, sleeve_upper),
+        ("l_shoulder", "l_elbow", 0.045, sleeve_upper),
+        ("r_elbow", "r_wrist", 0.036, sleeve_fore),
+        ("l_elbow", "l_wrist", 0.036, sleeve_fore),
+        ("r_wrist", "r_hand", 0.03, a.skin),
+        ("l_wrist", "l_hand", 0.03, a.skin),
+        ("r_hip", "r_knee", 0.07, a.bottom),
+        ("l_hip", "l_knee", 0.07, a.bottom),
+        ("r_knee", "r_ankle", 0.05, shank),
+        ("l_knee", "l_ankle", 0.05, shank),
+        ("r_heel", "r_toe", 0.035, a.shoes),
+        ("l_heel", "l_toe", 0.035, a.shoes),
+    ]
+
+
+def _project(world: np.ndarray, rotation: np.ndarray, position: np.ndarray, focal: float,
+             centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection: (..., 3) world points -> ((..., 2) pixels, (...) depth)."""
+    cam = (world - position) @ rotation.T
+    depth = np.maximum(cam[..., 2], 0.05)
+    return focal * cam[..., :2] / depth[..., None] + centre, depth
+
+
 def render_figure(image: np.ndarray, points: np.ndarray, rotation: np.ndarray,
                   position: np.ndarray, focal: float, appearance: Appearance,
                   height: float = 1.7, light_dir: np.ndarray | None = None) -> np.ndarray:
@@ -213,9 +253,7 @@ def render_figure(image: np.ndarray, points: np.ndarray, rotation: np.ndarray,
     centre = np.array([w / 2.0, h / 2.0])
 
     def project(world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cam = (world - position) @ rotation.T
-        depth = np.maximum(cam[..., 2], 0.05)
-        return focal * cam[..., :2] / depth[..., None] + centre, depth
+        return _project(world, rotation, position, focal, centre)
 
     pix, depth = project(points)
     if light_dir is None:
@@ -223,31 +261,7 @@ def render_figure(image: np.ndarray, points: np.ndarray, rotation: np.ndarray,
     light_cam = rotation @ (light_dir / np.linalg.norm(light_dir))
     light2d = light_cam[:2] / (np.linalg.norm(light_cam[:2]) + 1e-6)
     k = height / 1.7 * appearance.size
-    a = appearance
-    sleeve_upper = a.top if a.sleeves >= 1 else a.skin
-    sleeve_fore = a.top if a.sleeves == 2 else a.skin
-    shank = a.skin if a.shorts else a.bottom
-    # (point a, point b, radius in metres, colour)
-    parts = [
-        ("pelvis", "thorax", 0.115, a.top),
-        ("r_shoulder", "l_shoulder", 0.06, a.top),
-        ("r_shoulder", "r_hip", 0.075, a.top),
-        ("l_shoulder", "l_hip", 0.075, a.top),
-        ("r_hip", "l_hip", 0.085, a.bottom),
-        ("thorax", "head_center", 0.05, a.skin),
-        ("r_shoulder", "r_elbow", 0.045, sleeve_upper),
-        ("l_shoulder", "l_elbow", 0.045, sleeve_upper),
-        ("r_elbow", "r_wrist", 0.036, sleeve_fore),
-        ("l_elbow", "l_wrist", 0.036, sleeve_fore),
-        ("r_wrist", "r_hand", 0.03, a.skin),
-        ("l_wrist", "l_hand", 0.03, a.skin),
-        ("r_hip", "r_knee", 0.07, a.bottom),
-        ("l_hip", "l_knee", 0.07, a.bottom),
-        ("r_knee", "r_ankle", 0.05, shank),
-        ("l_knee", "l_ankle", 0.05, shank),
-        ("r_heel", "r_toe", 0.035, a.shoes),
-        ("l_heel", "l_toe", 0.035, a.shoes),
-    ]
+    parts = body_capsules(appearance)
     items = []
     for name_a, name_b, radius, colour in parts:
         ia, ib = J[name_a], J[name_b]
@@ -274,6 +288,53 @@ def render_figure(image: np.ndarray, points: np.ndarray, rotation: np.ndarray,
             pa, pb, r_px, colour = payload
             _capsule(image, pa, pb, r_px, colour, light2d)
     return image
+
+
+def render_silhouette(points: np.ndarray, rotation: np.ndarray, position: np.ndarray,
+                      focal: float, image_size: tuple[int, int], transform: np.ndarray,
+                      appearance: Appearance, *, height: float = 1.7,
+                      size: tuple[int, int] = SILHOUETTE_SIZE, supersample: int = 4
+                      ) -> np.ndarray:
+    """The exact person mask of ``render_figure``'s body, drawn straight into a crop.
+
+    Args:
+        points: (NUM_POINTS, 3) world points of the body.
+        rotation: (3, 3) world -> camera rotation.
+        position: (3,) camera centre.
+        focal: focal length in pixels.
+        image_size: (width, height) of the camera image.
+        transform: (2, 3) image pixels -> crop pixels (``engine.silhouette.body_axis_transform``).
+        appearance: the person (its ``size`` sets the limb thickness).
+        height: body height in metres.
+        size: (rows, columns) of the crop.
+        supersample: drawn this many times larger, then averaged down (soft edges).
+
+    Returns:
+        (rows, columns) float32 in [0, 1].
+    """
+    rows, columns = size
+    centre = np.array([image_size[0] / 2.0, image_size[1] / 2.0])
+    pix, depth = _project(points, rotation, position, focal, centre)
+    # Supersampled pixel centres: crop pixel u covers [u - 0.5, u + 0.5].
+    crop = (pix @ transform[:, :2].T + transform[:, 2] + 0.5) * supersample - 0.5
+    # Pixel radii shrink with the crop's scale (crop pixels per image pixel).
+    shrink = supersample * float(np.linalg.norm(transform[0, :2]))
+    k = height / 1.7 * appearance.size
+    if not np.isfinite(crop).all():
+        return np.zeros(size, np.float32)
+    canvas = np.zeros((rows * supersample, columns * supersample), np.uint8)
+    for name_a, name_b, radius, _ in body_capsules(appearance):
+        ia, ib = J[name_a], J[name_b]
+        r = focal * radius * k / (0.5 * (depth[ia] + depth[ib])) * shrink
+        a, b = np.clip(np.round(crop[[ia, ib]]), -1e5, 1e5).astype(np.int64)
+        cv2.line(canvas, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 255,
+                 thickness=max(1, int(round(2 * r))))
+    head = J["head_center"]
+    head_radius = focal * 0.11 * k / depth[head] * shrink
+    cv2.circle(canvas, (int(round(crop[head, 0])), int(round(crop[head, 1]))),
+               max(1, int(round(head_radius))), 255, -1)
+    small = cv2.resize(canvas, (columns, rows), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) / 255.0
 
 
 def _draw_head(image: np.ndarray, points: np.ndarray, project, appearance: Appearance,
