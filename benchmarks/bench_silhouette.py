@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -170,24 +171,16 @@ def train_silhouette_stream(stream: SilhouetteStream, masks: np.ndarray, train, 
 
 
 def finetune(config, pretrained: TwoStream, synthetic, synthetic_masks, real, real_masks,
-             stream_learning_rate: float | None = None):
+             stream_learning_rate: float | None = None) -> TwoStream:
     """``training.train_form.finetune_on_real`` for a ``TwoStream`` (same mix and schedule).
 
-    The loop is ``train_model``'s (same random draws for the keypoints); silhouettes are
-    mirrored and softened on their own, which their summed scores allow. The silhouette
-    stream may learn at its own peak rate (``stream_learning_rate``; default the pose's).
+    The same batches (``epoch_batches``, same random draws), loss (``form_loss``) and loop
+    (``training.engine.train_one_epoch``); each batch's silhouettes are mirrored and softened
+    on their own, which summed scores allow. The silhouette stream may learn at its own peak
+    rate (``stream_learning_rate``; default the pose stream's).
     """
-    from training.train_form import (
-        BANANA,
-        STRAIGHT,
-        ClipSet,
-        augment,
-        class_weights,
-        confidence_targets,
-        prepare_batch,
-        soft_cross_entropy,
-        soft_targets,
-    )
+    from training.engine import train_one_epoch
+    from training.train_form import ClipSet, class_weights, epoch_batches, form_loss
 
     keep = np.arange(min(config.finetune_synthetic_clips, len(synthetic)))
     repeat = np.tile(np.arange(len(real)), config.real_repeat)
@@ -197,11 +190,9 @@ def finetune(config, pretrained: TwoStream, synthetic, synthetic_masks, real, re
         config, epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
         roll_degrees=config.real_roll_degrees, seed=config.seed + 500,
     )
-    torch.manual_seed(tuned.seed)
     rng = np.random.default_rng(tuned.seed + 1)
     mask_rng = np.random.default_rng(tuned.seed + 2)
     model = copy.deepcopy(pretrained)
-    weights = class_weights(mix.labels)
     groups = [{"params": list(model.pose.parameters()), "lr": tuned.learning_rate}]
     if model.silhouette is not None:
         groups.append({"params": list(model.silhouette.parameters()),
@@ -212,38 +203,21 @@ def finetune(config, pretrained: TwoStream, synthetic, synthetic_masks, real, re
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[group["lr"] for group in groups],
         total_steps=tuned.epochs * steps_per_epoch)
+    class_weight = class_weights(mix.labels)
+
+    def loss_fn(model: TwoStream, batch) -> object:
+        clips, silhouettes = batch
+        return form_loss(functools.partial(model, silhouette=silhouettes), clips,
+                         class_weight, tuned)
+
     for _ in range(tuned.epochs):
-        model.train()
-        order = rng.permutation(len(mix))
-        for start in range(0, len(order), tuned.batch_size):
-            index = order[start : start + tuned.batch_size]
-            clips = augment(mix.keypoints[index], mix.image_sizes[index], tuned, rng)
-            inputs = prepare_batch(clips, tuned.clip_length)
-            silhouettes = (augment_silhouettes(masks[index], mask_rng)
-                           if model.silhouette is not None else None)
-            targets = torch.from_numpy(mix.labels[index])
-            logits, view_logit, block_logits = model(inputs, silhouettes)
-            soft = soft_targets(mix.labels[index], mix.view[index])
-            weight = mix.weight[index].astype(np.float32)
-            if tuned.confidence_as_target:
-                soft, weight = confidence_targets(soft, mix.labels[index], weight)
-            soft, sample_weight = torch.from_numpy(soft), torch.from_numpy(weight)
-            loss = soft_cross_entropy(logits, soft, weights, sample_weight)
-            blocks = block_logits.shape[1]
-            loss = loss + tuned.block_loss_weight * soft_cross_entropy(
-                block_logits.reshape(-1, block_logits.shape[-1]),
-                soft.repeat_interleave(blocks, dim=0), weights,
-                sample_weight.repeat_interleave(blocks))
-            view = torch.from_numpy(mix.view[index])
-            mask = torch.isfinite(view) & ((targets == STRAIGHT) | (targets == BANANA))
-            if mask.any():
-                view_loss = nn.functional.binary_cross_entropy_with_logits(
-                    view_logit[mask], view[mask])
-                loss = loss + tuned.view_loss_weight * view_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+        # epoch_batches draws its shuffle first: a copy of the generator tells the order.
+        order = copy.deepcopy(rng).permutation(len(mix))
+        starts = range(0, len(order), tuned.batch_size)
+        silhouettes = (augment_silhouettes(masks[order[i : i + tuned.batch_size]], mask_rng)
+                       if model.silhouette is not None else None for i in starts)
+        train_one_epoch(model, zip(epoch_batches(mix, tuned, rng), silhouettes, strict=True),
+                        loss_fn, optimizer, scheduler=schedule)
     return model.eval()
 
 
@@ -315,9 +289,26 @@ def grouped_with_without(pretrained_path: Path, caches: list[Path], folds: int,
         without: also run the pose stream alone (the comparison; skip to save time).
         log: printer.
     """
-    from engine.form import load_form_model
+    from engine.checkpoint import load
+    from engine.form import FormClassifier
+    from training.engine import torch_settings
+    from training.evaluate import train_config
+
+    checkpoint = load(pretrained_path, "form")
+    config = train_config(checkpoint)
+    if config.real_caches:
+        raise ValueError(f"{pretrained_path} was trained on real rows: give a synthetic-only one")
+    with torch_settings(threads=config.num_threads, deterministic=True):
+        result = _grouped_with_without(FormClassifier.from_checkpoint(checkpoint), config,
+                                       caches, folds, encoder_epochs, stream_learning_rate,
+                                       without, log)
+    return {**result, "pretrained": str(pretrained_path)}
+
+
+def _grouped_with_without(classifier, config, caches, folds, encoder_epochs,
+                          stream_learning_rate, without, log) -> dict:
+    from engine.verdict import BANANA_INDEX
     from training.evaluate import (
-        BANANA,
         EVAL_MIN_CONFIDENCE,
         bootstrap_intervals,
         load_real_rows,
@@ -325,20 +316,8 @@ def grouped_with_without(pretrained_path: Path, caches: list[Path], folds: int,
     )
     from training.splits import group_kfold
     from training.synth import generate_clips
-    from training.train_form import (
-        FormTrainConfig,
-        fit_temperature,
-        prepare_batch,
-        synthetic_set,
-    )
+    from training.train_form import fit_temperature, prepare_batch, synthetic_set
 
-    checkpoint = torch.load(pretrained_path, map_location="cpu", weights_only=True)
-    config = FormTrainConfig(**{k: v for k, v in checkpoint["config"].items()
-                                if k in FormTrainConfig.__dataclass_fields__})
-    if config.real_caches:
-        raise ValueError(f"{pretrained_path} was trained on real rows: give a synthetic-only one")
-    torch.set_num_threads(config.num_threads)
-    torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
     captured = []
 
@@ -353,10 +332,10 @@ def grouped_with_without(pretrained_path: Path, caches: list[Path], folds: int,
     val_masks = synthetic_silhouettes(captured[1], config.seed + 901)
     log(f"synthetic clips and silhouettes: {len(train)} + {len(val)} "
         f"({time.perf_counter() - started:.0f} s)")
-    classifier = load_form_model(pretrained_path, verify_checksum=False)
     pose = classifier.model
-    torch.manual_seed(config.seed + 902)
-    stream = SilhouetteStream()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 902)
+        stream = SilhouetteStream()
     if encoder_epochs > 0:
         stream = train_silhouette_stream(stream, train_masks, train, encoder_epochs,
                                          config.seed + 903)
@@ -401,7 +380,7 @@ def grouped_with_without(pretrained_path: Path, caches: list[Path], folds: int,
     truth, groups = real.labels[scored], real.groups[scored]
     methods = {}
     for name, p in results.items():
-        args = (truth, p[scored].argmax(-1), p[scored, BANANA])
+        args = (truth, p[scored].argmax(-1), p[scored, BANANA_INDEX])
         methods[name] = {"metrics": real_metrics(*args),
                          "ci95": bootstrap_intervals(*args, groups,
                                                      np.random.default_rng(config.seed + 78))}
@@ -409,12 +388,11 @@ def grouped_with_without(pretrained_path: Path, caches: list[Path], folds: int,
     for stage in ("synthetic only", "fine-tuned") if without else ():
         a, b = results[f"without silhouette, {stage}"], results[f"with silhouette, {stage}"]
         pairs[stage] = paired_difference(
-            truth, a[scored].argmax(-1), a[scored, BANANA], b[scored].argmax(-1),
-            b[scored, BANANA], groups, np.random.default_rng(config.seed + 79))
+            truth, a[scored].argmax(-1), a[scored, BANANA_INDEX], b[scored].argmax(-1),
+            b[scored, BANANA_INDEX], groups, np.random.default_rng(config.seed + 79))
     return {"methods": methods, "with_minus_without": pairs, "folds": folds,
             "rows": int(scored.sum()), "groups": int(len(np.unique(groups))),
             "encoder_epochs": encoder_epochs, "stream_learning_rate": stream_learning_rate,
-            "pretrained": str(pretrained_path),
             "caches": [str(c) for c in caches],
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -438,6 +416,7 @@ def latency(video: Path, frames: int) -> dict:
     """ms per frame: BlazePose without / with segmentation, the crop, the stream's forward."""
     from engine.pose.blazepose import BlazePoseBackend
     from engine.silhouette import align_silhouette
+    from training.engine import torch_settings
 
     capture = cv2.VideoCapture(str(video))
     images = []
@@ -473,10 +452,9 @@ def latency(video: Path, frames: int) -> dict:
     out["segmentation_extra_ms"] = out["blazepose_with_segmentation_ms"] - out["blazepose_ms"]
     out["segmentation_extra_cpu_ms"] = (out["blazepose_with_segmentation_cpu_ms"]
                                         - out["blazepose_cpu_ms"])
-    torch.set_num_threads(1)
     stream = SilhouetteStream().eval()
     batch = torch.from_numpy(np.stack(masks[:1] * 2)) if masks else torch.zeros(2, *SILHOUETTE_SIZE)
-    with torch.inference_mode():
+    with torch_settings(threads=1), torch.inference_mode():
         for _ in range(20):
             stream(batch)
         start = time.perf_counter()
@@ -523,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_result(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:  # FormModelError is a RuntimeError
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
