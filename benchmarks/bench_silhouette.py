@@ -3,11 +3,11 @@
 Usage:
     python benchmarks/bench_silhouette.py --pretrained PRETRAINED.pt \
         --real cache/handstand_dev_silhouettes.npz cache/handstand_more_silhouettes.npz \
-        [--folds 5] [--encoder-epochs 8] [--json OUT.json]
+        [--folds 5] [--encoder-epochs 8] [--stream-lr LR] [--skip-without] [--json OUT.json]
     python benchmarks/bench_silhouette.py --latency VIDEO [--frames 120]
 
 The silhouette is BlazePose's person mask in the upright body-axis crop of
-``engine.silhouette`` (64 x 32); real caches with it come from
+``training.silhouette`` (64 x 32); real caches with it come from
 ``python -m training.pose_cache --data DIR --out NPZ --silhouettes``. Synthetic clips get the
 renderer's exact mask of the same body (``training.synth.render.render_silhouette``), cropped
 with the clip's noisy keypoints as a real crop is placed with BlazePose's.
@@ -22,10 +22,14 @@ silhouettes, then fine-tuned jointly with the pose stream. Printed: straight-vs-
 balanced accuracy, macro-F1 and ROC-AUC of P(banana) with bootstrap 95 % intervals over
 groups, and the paired WITH - WITHOUT difference on the same bootstrap draws.
 
+Result (README, "A silhouette stream"): every variant scored below the pose stream alone
+(0.800 / 0.725 / 0.847; with the synthetic-trained stream 0.616 / 0.685 / 0.726), so the form
+model has no silhouette input.
+
 ``--latency`` times BlazePose on a video with and without segmentation (stream mode, as the
-app runs it; median wall ms and mean CPU ms per frame, the second run of each), the crop
-(``engine.silhouette.align_silhouette``) and the stream's forward pass (batch 2: the frame and
-its mirror).
+app runs it, both tracking the same frames in turn; median wall and process CPU ms per
+640x480 frame), the crop (``training.silhouette.align_silhouette``) and the stream's forward
+pass (batch 2: the frame and its mirror).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.features import flip_features, prepare_clip  # noqa: E402
-from engine.silhouette import SILHOUETTE_SIZE, body_axis_transform  # noqa: E402
+from training.silhouette import SILHOUETTE_SIZE, body_axis_transform  # noqa: E402
 
 HEADLINE = ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc")
 
@@ -412,11 +416,16 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
-def latency(video: Path, frames: int) -> dict:
-    """ms per frame: BlazePose without / with segmentation, the crop, the stream's forward."""
+def latency(video: Path, frames: int, rounds: int = 3) -> dict:
+    """ms per frame: BlazePose without / with segmentation, the crop, the stream's forward.
+
+    Both BlazePose back-ends track the same frames in turn (frame by frame, ``rounds`` passes
+    over the video), so a busy machine slows both alike; medians of wall and process CPU
+    time (all threads) per frame.
+    """
     from engine.pose.blazepose import BlazePoseBackend
-    from engine.silhouette import align_silhouette
     from training.engine import torch_settings
+    from training.silhouette import align_silhouette
 
     capture = cv2.VideoCapture(str(video))
     images = []
@@ -428,39 +437,44 @@ def latency(video: Path, frames: int) -> dict:
     capture.release()
     if not images:
         raise ValueError(f"cannot read frames from {video}")
-    out: dict[str, float] = {"frames": len(images)}
+    backends = {"blazepose": BlazePoseBackend(stream=True),
+                "blazepose_with_segmentation": BlazePoseBackend(stream=True, segmentation=True)}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in [*backends, "crop"]}
     masks = []
-    for segmentation in (False, True, False, True):  # twice each: the first warms caches up
-        backend = BlazePoseBackend(stream=True, segmentation=segmentation)
-        times, crops = [], []
-        cpu_started = time.process_time()
+
+    def timed(function, *args):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = function(*args)
+        return out, (time.perf_counter() - wall, time.process_time() - cpu)
+
+    for _ in range(rounds):
         for image in images:
-            start = time.perf_counter()
-            result = backend.estimate(image)
-            times.append(time.perf_counter() - start)
-            if segmentation and result.found and backend.last_mask is not None:
-                start = time.perf_counter()
-                crops.append(align_silhouette(backend.last_mask, result.keypoints))
-                out.setdefault("_crop", []).append(time.perf_counter() - start)
-        cpu = (time.process_time() - cpu_started) / len(images) * 1000
+            for name, backend in backends.items():
+                result, spent = timed(backend.estimate, image)
+                times[name].append(spent)
+            mask = backends["blazepose_with_segmentation"].last_mask
+            if result.found and mask is not None:
+                crop, spent = timed(align_silhouette, mask, result.keypoints)
+                times["crop"].append(spent)
+                masks.append(crop)
+    for backend in backends.values():
         backend.close()
-        key = "blazepose_with_segmentation_ms" if segmentation else "blazepose_ms"
-        out[key] = float(np.median(times) * 1000)
-        out[key.replace("_ms", "_cpu_ms")] = cpu
-        masks = crops or masks
-    out["crop_ms"] = float(np.median(out.pop("_crop")) * 1000) if "_crop" in out else float("nan")
-    out["segmentation_extra_ms"] = out["blazepose_with_segmentation_ms"] - out["blazepose_ms"]
-    out["segmentation_extra_cpu_ms"] = (out["blazepose_with_segmentation_cpu_ms"]
-                                        - out["blazepose_cpu_ms"])
     stream = SilhouetteStream().eval()
     batch = torch.from_numpy(np.stack(masks[:1] * 2)) if masks else torch.zeros(2, *SILHOUETTE_SIZE)
+    times["stream_forward"] = []
     with torch_settings(threads=1), torch.inference_mode():
-        for _ in range(20):
-            stream(batch)
-        start = time.perf_counter()
-        for _ in range(200):
-            stream(batch)
-    out["stream_forward_ms"] = (time.perf_counter() - start) / 200 * 1000
+        for repeat in range(220):
+            _, spent = timed(stream, batch)
+            if repeat >= 20:
+                times["stream_forward"].append(spent)
+    out: dict[str, float] = {"frames": len(images), "rounds": rounds}
+    for name, spent in times.items():
+        if spent:
+            wall, cpu = np.median(np.asarray(spent), axis=0) * 1000
+            out[f"{name}_ms"], out[f"{name}_cpu_ms"] = float(wall), float(cpu)
+    for kind in ("ms", "cpu_ms"):
+        out[f"segmentation_extra_{kind}"] = (out[f"blazepose_with_segmentation_{kind}"]
+                                             - out[f"blazepose_{kind}"])
     return out
 
 
@@ -493,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
             for path in [args.pretrained, *args.real]:
                 if not path.is_file():
                     raise ValueError(f"{path} does not exist")
+            for path in args.real:
+                if "silhouettes" not in np.load(path).files:
+                    raise ValueError(f"{path} has no silhouettes "
+                                     "(python -m training.pose_cache ... --silhouettes)")
             result = grouped_with_without(args.pretrained, args.real, args.folds,
                                           args.encoder_epochs,
                                           stream_learning_rate=args.stream_lr,

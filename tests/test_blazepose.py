@@ -100,8 +100,8 @@ def test_segmentation_mask_covers_the_athlete_only_when_asked(demo_handstand_fra
 
 
 def test_pose_cache_stores_body_axis_silhouettes(tmp_path, demo_handstand_frame):
-    from engine.silhouette import SILHOUETTE_SIZE
     from training.pose_cache import build_cache
+    from training.silhouette import SILHOUETTE_SIZE
 
     iio.imwrite(tmp_path / "held.png", demo_handstand_frame[..., ::-1])
     iio.imwrite(tmp_path / "empty.png", np.full((120, 160, 3), 127, np.uint8))

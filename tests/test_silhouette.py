@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 
 from engine import skeleton
-from engine.silhouette import SILHOUETTE_SIZE, align_silhouette, body_axis_transform
 from tests.test_synth_render import _standing_scene
+from training.silhouette import SILHOUETTE_SIZE, align_silhouette, body_axis_transform
 from training.synth.body import J
 from training.synth.camera import look_at, project
 from training.synth.render import render_figure, render_silhouette, sample_appearance
@@ -103,3 +103,50 @@ def test_rendered_silhouette_is_the_drawn_figure():
     # Thin limbs survive the shrinking (no aliasing holes): one connected body.
     count, _ = cv2.connectedComponents(inside_exact.astype(np.uint8))
     assert count == 2
+
+
+def _bench():
+    """benchmarks/bench_silhouette.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_silhouette.py"
+    spec = importlib.util.spec_from_file_location("bench_silhouette", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_fine_tuning_is_finetune_on_real_plus_the_stream(tmp_path):
+    """WITH and WITHOUT differ by the stream only: without it, the same weights bit for bit."""
+    import torch
+    from test_form_grouped import _write_cache
+    from test_form_training import _tiny_config, standin_generate
+
+    from training import evaluate, train_form
+
+    bench = _bench()
+    config = _tiny_config(train_clips=64, val_clips=32, epochs=1, finetune_epochs=2,
+                          finetune_synthetic_clips=32, real_repeat=2)
+    train = train_form.synthetic_set(standin_generate, 64, 8, 11)
+    val = train_form.synthetic_set(standin_generate, 32, 8, 22)
+    model, _, _ = train_form.train_model(config, train, val, log=lambda _: None)
+    _write_cache(tmp_path / "real.npz", np.random.default_rng(4))
+    real, _, _ = evaluate.load_real_rows([tmp_path / "real.npz"], clip_length=8)
+    rng = np.random.default_rng(5)
+    synthetic_masks = rng.integers(0, 256, (len(train), *SILHOUETTE_SIZE), dtype=np.uint8)
+    real_masks = rng.integers(0, 256, (len(real), *SILHOUETTE_SIZE), dtype=np.uint8)
+
+    official, _, _ = train_form.finetune_on_real(config, model, train, real, val,
+                                                 log=lambda _: None)
+    alone = bench.finetune(config, bench.TwoStream(model, None), train, synthetic_masks, real,
+                           real_masks)
+    for key, value in official.state_dict().items():
+        assert torch.equal(value, alone.pose.state_dict()[key]), key
+    stream = bench.SilhouetteStream()
+    both = bench.finetune(config, bench.TwoStream(model, stream), train, synthetic_masks, real,
+                          real_masks, stream_learning_rate=1e-2)
+    assert not torch.equal(both.silhouette.head.weight, stream.head.weight)
+    features = train_form.prepare_batch(real.keypoints[:4], 8)
+    logits = bench.mirrored_logits(both, features, real_masks[:4])
+    assert logits.shape == (4, len(evaluate.FORM_LABELS)) and torch.isfinite(logits).all()

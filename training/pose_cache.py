@@ -17,7 +17,7 @@ ranges of their timeline note whose label ``timeline_segments`` can name (file
 where no person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_sizes`` (N, 2) as
 (w, h), ``rotations`` (N,), and the back-end ``version``. With ``--silhouettes`` it also holds
 ``silhouettes`` (N, 64, 32) uint8: BlazePose's person mask in the body-axis crop of
-``engine.silhouette`` (0..255, zeros where no person was found).
+``training.silhouette`` (0..255, zeros where no person was found).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 
 from engine import skeleton
 from engine.pose.blazepose import NUM_LANDMARKS, BlazePoseBackend
-from engine.silhouette import SILHOUETTE_SIZE, align_silhouette
+from training.silhouette import SILHOUETTE_SIZE, align_silhouette
 
 
 def read_label_csv(path: Path) -> list[dict[str, str]]:

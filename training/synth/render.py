@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.silhouette import SILHOUETTE_SIZE
+from training.silhouette import SILHOUETTE_SIZE
 from training.synth.body import J
 
 SKIN_TONES_BGR: tuple[tuple[int, int, int], ...] = (
@@ -303,7 +303,8 @@ def render_silhouette(points: np.ndarray, rotation: np.ndarray, position: np.nda
         position: (3,) camera centre.
         focal: focal length in pixels.
         image_size: (width, height) of the camera image.
-        transform: (2, 3) image pixels -> crop pixels (``engine.silhouette.body_axis_transform``).
+        transform: (2, 3) image pixels -> crop pixels
+            (``training.silhouette.body_axis_transform``).
         appearance: the person (its ``size`` sets the limb thickness).
         height: body height in metres.
         size: (rows, columns) of the crop.

@@ -7,6 +7,10 @@ keypoints fill the crop at one scale for both directions. A mask keeps no colour
 lighting, which is what separates synthetic renderings from real photos.
 
 The crop is a rotation, so a mirrored image gives the mirrored crop (``crop[:, ::-1]``).
+
+Used by ``training.pose_cache --silhouettes`` and the renderer's exact masks to measure a
+silhouette stream beside the pose stream (``benchmarks/bench_silhouette.py``): it lowered the
+grouped real figures (README, "A silhouette stream"), so the form model takes no silhouette.
 """
 
 from __future__ import annotations
