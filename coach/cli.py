@@ -173,7 +173,7 @@ def _print_written(paths) -> None:
 
 def _run_photos(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> int:
     from coach.recorder import OutputLock, check_writable
-    from coach.sources import list_images
+    from engine.media import list_images
 
     images = list_images(args.image)
     for path in (args.json, args.explain):

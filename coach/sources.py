@@ -1,7 +1,7 @@
 """Frame sources: cameras (newest frame only), video files (every frame) and still images.
 
-Reading and decoding files (``read_image``, ``opencv_name``, the image extensions) lives in
-``engine.media``, shared with the labeling tools.
+Finding, reading and decoding files (``list_images``, ``read_image``, ``opencv_name``, the image
+extensions) lives in ``engine.media``, shared with the labeling tools.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +18,7 @@ import cv2
 import numpy as np
 
 from coach.errors import CameraLostError, InputError, UsageError, printable
-from engine.media import IMAGE_EXTENSIONS, MediaError, check_readable_file, ensure_bgr, open_video
+from engine.media import MediaError, check_readable_file, ensure_bgr, open_video
 
 _DEFAULT_FPS = 30.0
 
@@ -252,30 +251,6 @@ class CameraSource:
         self._stop.set()
         self._thread.join(timeout=2.0)
         self._capture.release()
-
-
-def list_images(paths: Iterable[Path | str]) -> list[Path]:
-    """Expands files and folders (not recursive) into a sorted list of image files.
-
-    Raises:
-        InputError: a path does not exist, or nothing to analyze was found.
-    """
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise InputError(f"image path not found: {path}")
-        if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not images:
-                known = ", ".join(sorted(IMAGE_EXTENSIONS))
-                raise InputError(f"folder holds no images ({known}): {path}")
-            found.extend(images)
-        else:
-            found.append(path)
-    if not found:
-        raise InputError("no images given")
-    return found
 
 
 def parse_camera(value: str) -> int | str:

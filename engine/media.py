@@ -5,7 +5,8 @@ One place for what the app (``coach``) and the labeling tools (``training``) bot
 - ``IMAGE_EXTENSIONS`` / ``VIDEO_EXTENSIONS`` and ``media_kind``: which files count;
 - ``read_image``: a photo as (H, W, 3) uint8 BGR, or a one-line ``MediaError`` naming the file;
 - ``opencv_name``, ``count_frames``, ``video_timing``: opening videos by any file name;
-- ``iter_media_files``: files and folders expanded (recursively) into media files;
+- ``list_images``: the app's photos (files, or the images directly in a folder);
+- ``iter_media_files``: the labeler's files and folders expanded (recursively) into media files;
 - ``FrameReader``: images and video frames by index, videos kept open for sequential access.
 
 Pure file IO and decoding with OpenCV: no window, no model.
@@ -176,6 +177,30 @@ def read_image(path: Path | str) -> np.ndarray:
         scale = math.sqrt(MAX_ANALYSIS_PIXELS / pixels)
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image)
+
+
+def list_images(paths: Iterable[Path | str]) -> list[Path]:
+    """Expands files and folders (not recursive) into a sorted list of image files.
+
+    Raises:
+        MediaError: a path does not exist, or nothing to analyze was found.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise MediaError(f"image path not found: {path}")
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not images:
+                known = ", ".join(sorted(IMAGE_EXTENSIONS))
+                raise MediaError(f"folder holds no images ({known}): {path}")
+            found.extend(images)
+        else:
+            found.append(path)
+    if not found:
+        raise MediaError("no images given")
+    return found
 
 
 def iter_media_files(paths: Iterable[str | Path]) -> Iterator[Path]:

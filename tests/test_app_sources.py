@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from coach.errors import CameraLostError, InputError
-from coach.sources import CameraSource, VideoFileSource, list_images
-from engine.media import MediaError, read_image
+from coach.sources import CameraSource, VideoFileSource
+from engine.media import MediaError, list_images, read_image
 
 
 def write_video(path, frames: int, size=(96, 64), fps=25.0):
@@ -121,7 +121,7 @@ def test_list_images_expands_folders(tmp_path):
     assert [p.name for p in list_images([folder])] == ["a.jpg", "b.png"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputError, match="no images"):
+    with pytest.raises(MediaError, match="no images"):
         list_images([empty])
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(MediaError, match="not found"):
         list_images([tmp_path / "nope.png"])
