@@ -12,10 +12,12 @@ benchmark plays that with a real labeled folder's BlazePose cache as the user's 
    at random, the start model is fine-tuned on them (``finetune_on_real``), and both results
    are scored on the held-out people (rows with label confidence >= 0.5).
 
-Usage (a few minutes on 2 cores):
+Usage (the README's figures; about 6 minutes on 2 shared cores, the start model and the other
+orientation's poses are kept in /tmp for the next run: delete /tmp/bench_active_learning_* after
+changing the training code):
     nice -n 10 python benchmarks/bench_active_learning.py \\
         --pool cache/handstand_more_blazepose.npz --start-cache cache/handstand_dev_blazepose.npz \\
-        --images ../shared/data/handstand_more --seeds 0 1 2
+        --images ../shared/data/handstand_more --pretrain-epochs 4 --finetune-lr 1e-3 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.features import MIN_JOINT_CONFIDENCE  # noqa: E402
 from engine.form import FormClassifier, InputChecks  # noqa: E402
 from engine.verdict import BANANA_INDEX  # noqa: E402
+from training.engine import torch_settings  # noqa: E402
 from training.evaluate import load_real_rows, real_metrics  # noqa: E402
 from training.suggest import suggested_order, uncertainties  # noqa: E402
 from training.train_form import (  # noqa: E402
@@ -55,8 +58,7 @@ def _quiet(_text: str) -> None:
 def other_orientation_poses(images: Path, pool_npz: Path, files: np.ndarray) -> np.ndarray:
     """(N, 16, 3) BlazePose's pose in the orientation the cache did not choose (NaN: none).
 
-    Computed once per image and kept in ``/tmp`` next to nothing else (the shared data is
-    never written to).
+    Computed once per image and kept in ``/tmp`` (the data folder is never written to).
     """
     cache = Path("/tmp") / f"bench_active_learning_{pool_npz.stem}_other.npz"
     if cache.is_file():
@@ -106,6 +108,7 @@ def _features(classifier: FormClassifier, clips: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=Path, required=True, help="BlazePose cache of the photos")
     parser.add_argument("--start-cache", type=Path, nargs="*", default=[],
@@ -122,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"error: no such cache: {path}", file=sys.stderr)
             return 2
+    with torch_settings(threads=1, deterministic=True):
+        return _benchmark(args)
+
+
+def _benchmark(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     config = FormTrainConfig(train_clips=args.pretrain_clips, epochs=args.pretrain_epochs,
                              finetune_synthetic_clips=1000)
     starts = "_".join(p.stem for p in args.start_cache)
