@@ -143,10 +143,15 @@ def test_suggest_items_orders_the_queue_and_says_why(tmp_path):
         assert session.item.frame_id == items[3].frame_id
 
 
-def test_cli_suggest_without_poses_is_a_usage_error(tmp_path, capsys):
+def test_cli_suggest_errors_are_one_line(tmp_path, capsys):
     from training.label import main
 
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
-    assert main([str(image), "--db", str(tmp_path / "l.db"), "--suggest", "--no-pose"]) == 2
+    db = str(tmp_path / "l.db")
+    assert main([str(image), "--db", db, "--suggest", "--no-pose"]) == 2
     assert capsys.readouterr().err.strip() == "error: --suggest needs poses (leave out --no-pose)"
+    missing = tmp_path / "nope.pt"
+    assert main([str(image), "--db", db, "--suggest", "--weights", str(missing)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --suggest: ") and "nope.pt" in lines[0]

@@ -374,15 +374,19 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _suggest(store: LabelStore, items: list[Item], backend, weights: str | None):
-    """Items in the order ``--suggest`` asks for them, and why (``training.suggest``)."""
+def _suggest_model(weights: str | None):
+    """The form model ``--suggest`` ranks with (loaded before BlazePose starts, to fail fast)."""
     from engine.form import DEFAULT_FORM_WEIGHTS, FormModelError, load_form_model
-    from training.suggest import suggest_items
 
     try:
-        classifier = load_form_model(weights or DEFAULT_FORM_WEIGHTS)
+        return load_form_model(weights or DEFAULT_FORM_WEIGHTS)
     except FormModelError as error:
         raise StoreError(f"--suggest: {error}") from None
+
+
+def _suggest(store: LabelStore, items: list[Item], classifier, backend):
+    """Items in the order ``--suggest`` asks for them, and why (``training.suggest``)."""
+    from training.suggest import suggest_items
 
     def show(done: int, total: int) -> None:
         end = "\n" if done == total else ""
@@ -404,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store, args.paths, video_step=args.video_step,
                 warn=lambda text: print(text, file=sys.stderr),
             )
+            classifier = _suggest_model(args.weights) if args.suggest else None
             backend = None
             if not args.no_pose:
                 from engine.pose.base import PoseBackendError
@@ -417,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"warning: no skeletons ({error})", file=sys.stderr)
             why = None
             if args.suggest:
-                items, why = _suggest(store, items, backend, args.weights)
+                items, why = _suggest(store, items, classifier, backend)
             session = LabelSession(store, items, labeler=args.labeler, why=why)
             window = LabelWindow(session, backend, prefetch=args.prefetch, window_size=args.size)
             window.run()
