@@ -51,8 +51,11 @@ def _restore(state) -> None:
     import numpy as np
     import torch
 
-    enabled, warn_only = state["torch.use_deterministic_algorithms"]
-    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    mode = state["torch.use_deterministic_algorithms"]
+    if mode != (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled()):
+        # Only when changed: its first call costs seconds (it imports torch._dynamo).
+        torch.use_deterministic_algorithms(mode[0], warn_only=mode[1])
     torch.set_num_threads(state["torch.get_num_threads"])
     torch.random.set_rng_state(state["torch's global RNG"])
     np.random.set_state(state["numpy's global RNG"])
@@ -91,3 +94,39 @@ def pytest_runtest_setup(item):
 
         if not torch.cuda.is_available():
             pytest.skip("needs a CUDA device")
+
+
+# (weights file, its size and mtime or sha256, backend) -> what coach.loading.load_classifier
+# returned for it.
+_FORM_MODELS: dict[tuple, tuple] = {}
+
+
+@pytest.fixture(scope="module")
+def form_model_loaded_once():
+    """In-process runs of the app in a module share one loaded form model per weights file.
+
+    Every run of ``coach.cli.main`` loads the form model (checksum, ONNX export, warm-up: about
+    a second, most of a short run); loaded once per test session, the runs judge with the same
+    model the app would have loaded. Weights that fail to load are tried every time.
+    """
+    from coach import loading
+
+    real = loading.load_classifier
+
+    def load_classifier(weights, backend="fast"):
+        if isinstance(weights, loading.Checkpoint):
+            key = (str(weights.path), weights.sha256, backend)
+        else:
+            try:
+                stat = os.stat(weights)
+            except (OSError, TypeError, ValueError):
+                return real(weights, backend)
+            key = (os.path.realpath(weights), stat.st_size, stat.st_mtime_ns, backend)
+        if key not in _FORM_MODELS:
+            _FORM_MODELS[key] = real(weights, backend)
+        return _FORM_MODELS[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(loading, "load_classifier", load_classifier)
+    yield
+    patch.undo()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from report_check import read_report
 
 from training.baselines import (
     HipAngleRule,
@@ -91,8 +92,12 @@ def test_report_writes_figures_and_html(tmp_path):
                  "probabilities": probabilities.tolist(), "truth": truth.tolist()})
     results = {"real dev photos": {OURS: ours, "majority": summarize(truth, np.zeros(6, int))}}
     html = write_report(tmp_path, results, {"real_dev_photos_in_training": False})
-    text = html.read_text()
-    assert "formnet (ours)" in text and "real_dev_photos_in_training" in text
-    for name in ("confusion_real_dev_photos.png", "calibration_real_dev_photos.png",
-                 "per_class_real_dev_photos.png", "metrics.json"):
-        assert (tmp_path / name).stat().st_size > 0
+    page, metrics = read_report(html.parent)
+    assert page.sections[""][1:] == [["real_dev_photos_in_training", "False"]]
+    assert page.images == ["confusion_real_dev_photos.png", "calibration_real_dev_photos.png",
+                           "per_class_real_dev_photos.png"]
+    section = metrics["sets"]["real dev photos"]
+    assert set(section) == {OURS, "majority"}
+    assert section[OURS]["accuracy"] == pytest.approx(5 / 6)
+    assert "probabilities" not in section[OURS]  # the raw outputs stay out of the summary
+    assert len(section[OURS]["reliability"]) > 0

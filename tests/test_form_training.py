@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from report_check import read_report
 
 from engine.form import FORM_LABELS, load_form_model
 from engine.skeleton import (
@@ -126,10 +127,15 @@ def test_checkpoint_card_and_report_are_written(trained):
     assert checkpoint["kind"] == "form" and checkpoint["labels"] == list(FORM_LABELS)
     assert checkpoint["temperature"] > 0 and checkpoint["clip_length"] == 8
     assert checkpoint["config"]["model_name"] == "form_handstand_test"
-    report = out.with_name(out.stem + "_report")
-    for name in ("index.html", "metrics.json", "confusion_synthetic_clips.png",
-                 "calibration_synthetic_clips.png", "per_class_synthetic_photos.png"):
-        assert (report / name).stat().st_size > 0
+    page, metrics = read_report(out.with_name(out.stem + "_report"))
+    assert {"synthetic clips", "synthetic photos"} <= set(metrics["sets"])
+    assert {"confusion_synthetic_clips.png", "calibration_synthetic_clips.png",
+            "per_class_synthetic_photos.png"} <= set(page.images)
+    # The report states the card's figures.
+    for name, methods in metrics["sets"].items():
+        for method, figures in methods.items():
+            assert figures["accuracy"] == pytest.approx(
+                card["metrics"][name][method]["accuracy"]), (name, method)
 
 
 def test_trained_weights_load_and_predict_photo_and_clip(trained):

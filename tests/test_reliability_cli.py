@@ -36,7 +36,7 @@ from reliability.cli import (
     timeline_frames,
 )
 from reliability.fakes import flaky_camera
-from reliability.fixtures import corpus, form_model_loaded_once  # noqa: F401 - fixtures
+from reliability.fixtures import corpus  # noqa: F401 - a fixture
 
 from coach import cli
 
@@ -46,11 +46,11 @@ pytestmark = [
     pytest.mark.usefixtures("form_model_loaded_once"),
 ]
 CASES = {case.name: case for case in CLI_CASES}
-# Run in a fresh interpreter too: a usage error (argparse exits by itself), an encoder dying on
-# a full disk (a broken pipe the interpreter flushes at exit) and a batch of damaged photos
-# (image decoders' native messages) next to a good one (the whole model stack loaded and
-# unloaded).
-FRESH_PROCESS_CASES = ("no_source", "clip_to_full_disk", DAMAGED_BATCH_CASE)
+# Run in a fresh interpreter too: a usage error (argparse exits by itself) and an encoder dying
+# on a full disk (a broken pipe the interpreter flushes at exit) with the whole model stack
+# loaded and unloaded. (Photos meet a fresh process in tests/test_packaging.py, signals and
+# kill -9 in tests/test_reliability_interrupt.py.)
+FRESH_PROCESS_CASES = ("no_source", "clip_to_full_disk")
 
 
 def _run_in_process(case: CliCase, paths: dict[str, Path], out: Path) -> CliResult:

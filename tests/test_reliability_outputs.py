@@ -23,6 +23,7 @@ from engine.checkpoint import card_path_for
 from engine.form import DEFAULT_FORM_WEIGHTS
 from engine.media import count_frames
 
+pytestmark = pytest.mark.usefixtures("form_model_loaded_once")
 # Not valid UTF-8, with a newline: OpenCV used to crash on such a name (rc 139).
 ODD = os.fsdecode(b"kick\xff\xfe\nup")
 

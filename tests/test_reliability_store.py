@@ -1,18 +1,19 @@
 """A locked, corrupt or misplaced labels database: one error line, no traceback, nothing lost.
 
 The store's command line (``python -m training.store``), the labeling program and retraining
-are run as subprocesses on the corpus's damaged databases; the locked case holds a real SQLite
-write lock from this process while they run.
+run in this process (``reliability.cli.run_main``) on the corpus's damaged databases; one also
+runs in a fresh process (``slow``); the locked case holds a real SQLite write lock from another
+connection while they run.
 """
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from reliability.cli import CliResult, assert_clean_failure, coach_env, run_coach
+from reliability.cli import CliResult, assert_clean_failure, run_coach, run_main
 from reliability.fixtures import corpus  # noqa: F401 - a fixture
 
 BAD_DATABASES = {
@@ -30,7 +31,7 @@ COMMANDS = {
     "retrain": ("training.train_form", ["--store", "{db}", "--labeled-only", "--out",
                                         "{out}/w.pt", "--epochs", "1", "--no-report"]),
 }
-# Each damaged database meets a different entry point (every pair costs a process start-up).
+# Each damaged database meets a different entry point.
 PAIRS = [
     ("corrupt_header", "store_stats"),
     ("random_bytes", "store_import"),
@@ -39,41 +40,40 @@ PAIRS = [
     ("corrupt_header", "retrain"),
     ("damaged_pages", "store_import"),
 ]
+# Retraining imports the most (torch, the training code) before it meets the database.
+FRESH_PROCESS_PAIR = ("corrupt_header", "retrain")
 
 
-def _run(module: str, args: list[str], corpus, db, out) -> CliResult:  # noqa: F811
+def _args(args: list[str], corpus, db, out) -> list[str]:  # noqa: F811
     values = {"db": str(db), "csv": str(corpus["labels_csv_ok"]), "img": str(corpus["image_ok"]),
               "out": str(out)}
-    return run_coach([arg.format(**values) for arg in args], module=module, timeout=90,
-                     env=coach_env())
+    return [arg.format(**values) for arg in args]
 
 
-@pytest.fixture(scope="module")
-def bad_db_runs(corpus, tmp_path_factory):  # noqa: F811
-    base = tmp_path_factory.mktemp("bad_db")
-    jobs = PAIRS
-
-    def run(job):
-        db_id, command_id = job
-        out = base / f"{db_id}_{command_id}"
-        out.mkdir()
-        module, args = COMMANDS[command_id]
-        return job, _run(module, args, corpus, corpus[BAD_DATABASES[db_id][0]], out)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(run, jobs))
+def _run(command_id: str, corpus, db, out) -> CliResult:  # noqa: F811
+    module, args = COMMANDS[command_id]
+    return run_main(importlib.import_module(module).main, _args(args, corpus, db, out))
 
 
 @pytest.mark.parametrize(("db_id", "command_id"), PAIRS, ids=["-".join(p) for p in PAIRS])
-def test_bad_label_database(bad_db_runs, corpus, db_id, command_id) -> None:  # noqa: F811
-    result = bad_db_runs[(db_id, command_id)]
+def test_bad_label_database(corpus, tmp_path, db_id, command_id) -> None:  # noqa: F811
     key, problem = BAD_DATABASES[db_id]
+    result = _run(command_id, corpus, corpus[key], tmp_path)
+    assert_clean_failure(result, corpus[key].name, problem)
+
+
+@pytest.mark.slow
+def test_bad_label_database_in_a_fresh_process(corpus, tmp_path) -> None:  # noqa: F811
+    db_id, command_id = FRESH_PROCESS_PAIR
+    key, problem = BAD_DATABASES[db_id]
+    module, args = COMMANDS[command_id]
+    result = run_coach(_args(args, corpus, corpus[key], tmp_path), module=module, timeout=90)
     assert_clean_failure(result, corpus[key].name, problem)
 
 
 def test_missing_database_is_not_created_by_read_commands(corpus, tmp_path) -> None:  # noqa: F811
     db = tmp_path / "nowhere.db"
-    result = _run("training.store", ["--db", "{db}", "stats"], corpus, db, tmp_path)
+    result = _run("store_stats", corpus, db, tmp_path)
     assert_clean_failure(result, "nowhere.db", "no label store")
     assert not db.exists()
 
@@ -124,8 +124,7 @@ def test_locked_database_in_process_fails_fast_with_one_line(locked_store, corpu
 
 
 def test_locked_database_on_the_command_line(locked_store, corpus, tmp_path) -> None:  # noqa: F811
-    result = _run("training.store", ["--db", "{db}", "import", "{csv}"], corpus, locked_store,
-                  tmp_path)
+    result = _run("store_import", corpus, locked_store, tmp_path)
     assert_clean_failure(result, "locked_labels.db", "locked")
 
 

@@ -200,6 +200,55 @@ def run_main(
                      time.monotonic() - start)
 
 
+def run_main_with_signal(
+    main: Callable[[list[str]], int | None],
+    args: Sequence[str],
+    signum: int,
+    when: Callable[[], bool],
+    *,
+    count: int = 1,
+    timeout: float = 60.0,
+) -> tuple[CliResult, float | None]:
+    """``run_main``, sending ``signum`` to this process ``count`` times once ``when()`` holds.
+
+    Like ``kill -TERM pid`` on a ``run_coach.py`` process: the app's own handlers
+    (``coach.signals``) take the signal in the main thread. A signal that comes after the app
+    has put the previous handlers back (it finished first) meets a catcher here instead of
+    ending the test session.
+
+    Returns:
+        (the run's result, ``time.monotonic()`` when the signal was sent, or None when the app
+        finished before ``when()`` held).
+    """
+    done = threading.Event()
+    sent_at: list[float] = []
+
+    def sender() -> None:
+        deadline = time.monotonic() + timeout
+        while not done.is_set() and time.monotonic() < deadline:
+            if when():
+                sent_at.append(time.monotonic())
+                for _ in range(count):
+                    os.kill(os.getpid(), signum)
+                return
+            time.sleep(0.005)
+
+    late: list[int] = []
+    previous = {number: signal.signal(number, lambda number, _frame: late.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
+    try:
+        result = run_main(main, args)
+    finally:
+        done.set()
+        thread.join()
+        time.sleep(0.05)  # a signal still pending is handled now, by the catcher
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return result, sent_at[0] if sent_at else None
+
+
 @contextlib.contextmanager
 def _captured_output():
     """Points fds 1 and 2 and ``sys.stdout``/``sys.stderr`` at files; yields their reader."""
@@ -260,7 +309,8 @@ class RunningCoach:
     """A ``run_coach.py`` process started in the background, its output collected by threads.
 
     Use ``wait_until`` to act at a moment defined by what the app has done (frames analyzed,
-    libraries loaded), then ``send`` a signal and ``finish``.
+    libraries loaded), then ``send`` a signal and ``finish``. The app leads its own process
+    group, as a command started from a terminal does.
     """
 
     def __init__(
@@ -276,6 +326,7 @@ class RunningCoach:
         self.process = subprocess.Popen(
             python_command(args, prelude=prelude), cwd=cwd, env=env or coach_env(),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self._stdout: list[bytes] = []
         self._stderr: list[bytes] = []
@@ -323,9 +374,14 @@ class RunningCoach:
             return False
         return library_fragment in maps
 
-    def send(self, signum: int = signal.SIGINT) -> None:
-        """Sends ``signum`` to the app (not to its process group: like ``kill -INT pid``)."""
-        if self.alive():
+    def send(self, signum: int = signal.SIGINT, *, group: bool = False) -> None:
+        """Sends ``signum`` to the app (like ``kill -INT pid``), or with ``group`` to its whole
+        process group, its encoder included (like Ctrl-C in a terminal)."""
+        if not self.alive():
+            return
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
             self.process.send_signal(signum)
 
     def finish(self, timeout: float = 60.0) -> CliResult:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import media
-from .cli import RunningCoach, partial_timeline_frames, timeline_frames
+from .cli import RunningCoach, partial_timeline_frames, run_main_with_signal, timeline_frames
 
 
 @dataclass
@@ -85,6 +85,8 @@ def interrupt_trial(
     after_frames: int,
     *,
     timeout: float = 120.0,
+    group: bool = False,
+    in_process: bool = False,
 ) -> TrialResult:
     """Runs ``run_coach.py --video ... --save ... --json ... --no-window`` and signals it.
 
@@ -94,21 +96,37 @@ def interrupt_trial(
         signum: ``signal.SIGINT`` or ``signal.SIGTERM``.
         after_frames: send the signal once this many frames were analyzed.
         timeout: the whole trial's limit (the app is killed after it).
+        group: signal the app's whole process group (Ctrl-C in a terminal), not only the app.
+        in_process: run ``coach.cli.main`` in this process and signal this process (no
+            start-up to pay; the app handles the signal the same way), not a subprocess.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     clip, timeline = out_dir / "clip.mp4", out_dir / "timeline.json"
-    app = RunningCoach(
-        ["--video", str(video), "--save", str(clip), "--json", str(timeline), "--no-window"]
-    )
-    reached = app.wait_until(
-        lambda: partial_timeline_frames(timeline) >= after_frames, timeout=timeout
-    )
+    args = ["--video", str(video), "--save", str(clip), "--json", str(timeline), "--no-window"]
     frames_at_signal, signalled_at = None, None
-    if reached and app.alive():
-        frames_at_signal = partial_timeline_frames(timeline)
-        signalled_at = time.monotonic()
-        app.send(signum)
-    result = app.finish(timeout=timeout)
+    if in_process:
+        from coach import cli
+
+        seen = [0]
+
+        def due() -> bool:
+            seen[0] = partial_timeline_frames(timeline)
+            return seen[0] >= after_frames
+
+        result, signalled_at = run_main_with_signal(cli.main, args, signum, due,
+                                                    timeout=timeout)
+        if signalled_at is not None:
+            frames_at_signal = seen[0]
+    else:
+        app = RunningCoach(args)
+        reached = app.wait_until(
+            lambda: partial_timeline_frames(timeline) >= after_frames, timeout=timeout
+        )
+        if reached and app.alive():
+            frames_at_signal = partial_timeline_frames(timeline)
+            signalled_at = time.monotonic()
+            app.send(signum, group=group)
+        result = app.finish(timeout=timeout)
     finalize = None if signalled_at is None else time.monotonic() - signalled_at
     (out_dir / "stderr.txt").write_text(result.stderr, encoding="utf-8")
     try:
