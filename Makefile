@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.formcoach-installed
 DEMO_OUT ?= demo_output
+# Test processes: two, one per core of the CI machine; each takes whole files (module fixtures
+# such as the bad-input corpus runs are shared within a file).
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint clean
 
@@ -22,7 +25,7 @@ demo: $(STAMP)
 	$(PY) run_coach.py --demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

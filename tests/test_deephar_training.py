@@ -87,6 +87,7 @@ def test_trained_checkpoint_evaluates_like_the_run(tmp_path):
     assert evaluate(model, data, torch.device("cpu"))["pckh"] == pytest.approx(metrics["pckh"])
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     command = [

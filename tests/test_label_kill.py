@@ -6,6 +6,7 @@ import textwrap
 
 import cv2
 import numpy as np
+import pytest
 from kill_child import REPO, kill_after_acknowledged
 
 from training.store import LabelStore
@@ -45,6 +46,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_kill_9_during_labeling_session(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -224,6 +224,7 @@ def test_cli_missing_path_is_one_line_error(tmp_path, capsys):
         f"error: no such file or folder: {tmp_path / 'nothing'}"]
 
 
+@pytest.mark.slow
 def test_cli_corrupt_db_is_one_line_error(tmp_path):
     db = tmp_path / "l.db"
     db.write_bytes(b"\x00garbage" * 512)

@@ -237,6 +237,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, content):
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_cli_subprocess_error_has_no_traceback(tmp_path):
     db = tmp_path / "labels.db"
     db.write_bytes(b"garbage" * 100)

@@ -30,6 +30,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [9, 80])
 def test_kill_9_loses_no_label(tmp_path, target):
     image = tmp_path / "user1_img_0.png"
