@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -78,7 +79,8 @@ def test_q_key_quits_a_session_and_outputs_are_finalized(tmp_path):
     result = session.run()
     # SDL may hand a posted key over on the poll after next: at most one frame later.
     assert result.reason == "quit" and result.frames in (3, 4)
-    assert (tmp_path / "t.json").exists()
+    timeline = json.loads((tmp_path / "t.json").read_text())
+    assert [record["frame"] for record in timeline["frames"]] == list(range(result.frames))
 
 
 def test_r_key_starts_and_stops_a_recording(tmp_path):

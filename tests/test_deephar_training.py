@@ -54,7 +54,9 @@ def test_tiny_model_overfits_generated_data(tmp_path):
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert checkpoint["kind"] == "pose" and checkpoint["model_name"] == "deephar_test"
     assert checkpoint["config"]["epochs"] == 30 and checkpoint["epoch"] == 30
-    assert (tmp_path / "run" / "best.pt").is_file()
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert best["kind"] == "pose" and 1 <= best["epoch"] <= 30
+    assert best["best_pckh"] == pytest.approx(metrics["pckh"])  # one evaluation, at the end
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path):
