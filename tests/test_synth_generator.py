@@ -212,3 +212,35 @@ def test_a_misplaced_hidden_limb_turns_about_its_root_and_keeps_its_length():
                                                           - landmarks[:20, :, 24]), -1)
         / np.linalg.norm(landmarks[:20, :, 28] - landmarks[:20, :, 24], axis=-1) ** 2, -1, 1)))
     assert ((turn >= 15 - 1e-6) & (turn <= 45 + 1e-6)).all()
+
+
+def _torso_heights(family, count: int = 300):
+    """Heights above the floor, in torso lengths, of a family's head top, elbows and wrists."""
+    rng = np.random.default_rng(5)
+    params = family(count, rng)
+    points = world_points(params, sample_bodies(count, rng))
+    torso = np.linalg.norm(points[:, J["thorax"]] - points[:, J["pelvis"]], axis=-1)
+    height = {name: points[:, J[name], 1] / torso for name in ("head_top", "r_elbow", "r_wrist")}
+    return params, height
+
+
+def test_headstands_rest_the_head_on_the_floor():
+    # Real BlazePose headstands put the head top at the height of the wrists (tripod) or of
+    # the forearms lying on the floor (forearm headstand); a head hovering above the floor
+    # made headstands look like short-armed handstands.
+    params, height = _torso_heights(poses.headstand)
+    on_forearms = params[:, P["forearm_floor"]] > 0.5
+    assert 0.2 < on_forearms.mean() < 0.8
+    assert np.median(height["head_top"][on_forearms]) < 0.1
+    elbow_to_wrist = np.abs(height["r_elbow"] - height["r_wrist"])
+    assert np.median(elbow_to_wrist[on_forearms]) < 0.05
+    tripod_head_to_wrist = np.abs(height["head_top"] - height["r_wrist"])[~on_forearms]
+    assert np.median(tripod_head_to_wrist) < 0.1
+    _, straight = _torso_heights(poses.handstand_straight)
+    assert np.median(straight["head_top"]) > 0.4
+
+
+def test_forearm_stands_lay_the_forearms_flat():
+    _, height = _torso_heights(poses.forearm_stand)
+    assert np.median(np.abs(height["r_elbow"] - height["r_wrist"])) < 0.05
+    assert np.median(height["r_elbow"]) < 0.2
