@@ -29,6 +29,7 @@ import torch
 
 from engine.features import MIN_JOINT_CONFIDENCE
 from engine.models import create_model
+from engine.models.ensemble import ModelAverage
 
 FORMAT_VERSION = 1
 KINDS = ("form", "pose", "action")
@@ -76,9 +77,10 @@ class Checkpoint:
         kind: what the network is for, one of ``KINDS``.
         model_name: its registered variant (``engine.models.create_model``).
         model_kwargs: keyword arguments of that variant the run overrode.
-        state_dict: the network's weights (CPU tensors). An ensemble would keep its members'
-            state dicts of the same model beside this one, each built with
-            :meth:`build_model`.
+        state_dict: the network's weights (CPU tensors); for an ensemble, the
+            ``engine.models.ensemble.ModelAverage``'s (keys ``members.<k>.``).
+        members: how many models of ``model_name`` the network averages (1: a single
+            model, not wrapped).
         config: the resolved training configuration (``dataclasses.asdict`` of it).
         metrics: figures the run measured (pose and action: the last epoch's).
         labels: class names in the model's output order (form).
@@ -100,6 +102,7 @@ class Checkpoint:
     model_name: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    members: int = 1
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
@@ -134,6 +137,9 @@ class Checkpoint:
         self.clip_length = int(self.clip_length)
         self.frame_rate = float(self.frame_rate)
         self.format_version = int(self.format_version)
+        self.members = int(self.members)
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
         for name, convert in (("input_size", int), ("epoch", int), ("best_pckh", float)):
             value = getattr(self, name)
             setattr(self, name, None if value is None else convert(value))
@@ -147,7 +153,9 @@ class Checkpoint:
         """
         where = self.path if self.path is not None else "checkpoint"
         try:
-            model = create_model(self.model_name, **self.model_kwargs)
+            members = [create_model(self.model_name, **self.model_kwargs)
+                       for _ in range(self.members)]
+            model = members[0] if self.members == 1 else ModelAverage(members)
         except KeyError as error:
             raise CheckpointError(
                 f"{where}: unknown or missing model name ({_one_line(error)})"

@@ -50,3 +50,29 @@ def test_state_dict_round_trip_keeps_members_apart():
 def test_no_members_is_an_error():
     with pytest.raises(ValueError, match="at least one member"):
         ModelAverage([])
+
+
+def test_an_ensemble_checkpoint_saves_and_loads(tmp_path):
+    from engine.checkpoint import Checkpoint, load, save
+
+    ensemble = ModelAverage(_members(2)).eval()
+    path = tmp_path / "ensemble.pt"
+    save(Checkpoint(kind="form", model_name="form_handstand_test", members=2,
+                    state_dict=ensemble.state_dict(), labels=("a", "b", "c", "d")), path)
+    loaded = load(path, "form", verify_checksum=False)
+    assert loaded.members == 2
+    rebuilt = loaded.build_model()
+    assert isinstance(rebuilt, ModelAverage) and len(rebuilt.members) == 2
+    pose = torch.randn(1, 4, rebuilt.num_joints, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(pose)[0], ensemble(pose)[0])
+
+
+def test_a_single_model_checkpoint_is_not_wrapped(tmp_path):
+    from engine.checkpoint import Checkpoint, load, save
+
+    (member,) = _members(1)
+    path = tmp_path / "single.pt"
+    save(Checkpoint(kind="form", model_name="form_handstand_test",
+                    state_dict=member.state_dict(), labels=("a", "b", "c", "d")), path)
+    assert not isinstance(load(path, "form", verify_checksum=False).build_model(), ModelAverage)
