@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", nargs="+", type=Path, metavar="DIR",
                         help="labeled real data folders (labels.csv): grouped evaluation")
     parser.add_argument("--folds", type=int, default=5, help="grouped folds (with --real)")
-    parser.add_argument("--pretrained", help="synthetic-only checkpoint of the weights' "
-                        "configuration (with --real; default: rerun the pretraining)")
+    parser.add_argument("--pretrained", nargs="+", metavar="PT",
+                        help="synthetic-only checkpoints of the weights' configuration, one "
+                             "per ensemble member (with --real; default: rerun the pretraining)")
     parser.add_argument("--roll-sweep", type=float, nargs="*", metavar="DEG",
                         help="also score the dev photos rolled by these angles (needs "
                              "--dev-cache; no value: 0 3 5 8 10 12)")

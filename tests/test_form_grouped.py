@@ -97,7 +97,7 @@ def test_grouped_evaluation_never_trains_on_a_test_group(tmp_path, pretrained, m
         return finetune(config, model, synthetic, real_train, val, log)
 
     monkeypatch.setattr(train_form, "finetune_on_real", recording)
-    result = evaluate.grouped_evaluation(classifier, config, train, val, real, confidences,
+    result = evaluate.grouped_evaluation(classifier, config, [train], val, real, confidences,
                                          folds=4, resamples=50, log=lambda _: None)
     assert len(seen) == 4
     all_groups = set(real.groups)
@@ -181,7 +181,7 @@ def test_video_frames_are_trained_on_but_never_scored(tmp_path, pretrained):
     np.savez(path, **data)
     real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
     assert set(real.source) == {"real", "real video"}
-    result = evaluate.grouped_evaluation(classifier, config, train, val, real, confidences,
+    result = evaluate.grouped_evaluation(classifier, config, [train], val, real, confidences,
                                          folds=2, resamples=20, log=lambda _: None)
     photos = (real.source == "real") & (confidences >= evaluate.EVAL_MIN_CONFIDENCE)
     assert result["rows"] == int(photos.sum())

@@ -7,6 +7,7 @@ so a short training run must learn it; the real generator (training/synth) is no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -249,3 +250,38 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error:") for line in err)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_an_ensemble_averages_members_trained_from_consecutive_seeds(tmp_path):
+    from engine.models.ensemble import ModelAverage
+
+    config = _tiny_config(train_clips=64, val_clips=32, test_clips=32, epochs=1)
+    train_form.run(config, tmp_path / "single.pt", generate=standin_generate,
+                   log=lambda _: None, report=False)
+    card = train_form.run(dataclasses.replace(config, ensemble_members=2),
+                          tmp_path / "pair.pt", generate=standin_generate,
+                          log=lambda _: None, report=False)
+    single = torch.load(tmp_path / "single.pt", weights_only=True)["state_dict"]
+    pair = torch.load(tmp_path / "pair.pt", weights_only=True)
+    assert pair["members"] == 2 and card["config"]["ensemble_members"] == 2
+    for key, value in single.items():  # member 0 is the single model of the same seed
+        assert torch.equal(pair["state_dict"][f"members.0.{key}"], value), key
+    assert any(not torch.equal(pair["state_dict"][f"members.1.{key}"], value)
+               for key, value in single.items())
+    classifier = load_form_model(tmp_path / "pair.pt")
+    assert isinstance(classifier.model, ModelAverage)
+    clips = standin_generate(4, clip_length=8, rng=np.random.default_rng(3))
+    assert len(classifier.predict_batch(list(clips.keypoints))) == 4
+
+
+@pytest.mark.slow
+def test_ensemble_members_trained_in_processes_equal_in_process_ones(tmp_path):
+    config = _tiny_config(train_clips=48, val_clips=24, test_clips=24, epochs=1,
+                          ensemble_members=2)
+    states = []
+    for threads in (1, 2):
+        train_form.run(dataclasses.replace(config, num_threads=threads),
+                       tmp_path / f"t{threads}.pt", log=lambda _: None, report=False)
+        states.append(torch.load(tmp_path / f"t{threads}.pt", weights_only=True)["state_dict"])
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key

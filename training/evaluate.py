@@ -25,7 +25,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import numpy as np
 from engine.checkpoint import Checkpoint, card_path_for, load
 from engine.features import clean_confidence, last_observed_frame
 from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
+from engine.models.ensemble import ModelAverage
 from engine.skeleton import rotate_in_plane
 from engine.verdict import BANANA_INDEX, STRAIGHT_INDEX
 
@@ -378,7 +379,7 @@ def _predict_real(classifier: FormClassifier, real) -> tuple[np.ndarray, np.ndar
 def grouped_evaluation(
     pretrained: FormClassifier,
     config,
-    synthetic_train,
+    synthetic_trains: Sequence,
     synthetic_val,
     real,
     confidences: np.ndarray,
@@ -391,16 +392,19 @@ def grouped_evaluation(
 
     Folds split ``real.groups`` (people / sources), so no test person or source is trained
     on. Per fold, our synthetically pretrained model is fine-tuned on the training folds'
-    real rows (``training.train_form.finetune_on_real``) and every baseline is fitted on the
+    real rows (``training.train_form.finetune_members``: each member of a seed ensemble
+    alike) and every baseline is fitted on the
     same data (synthetic training frames + those real rows) and, apart, on the real rows
     alone. "formnet, synthetic only" is the pretrained model without any real data. Scored
     out of fold on rows with confidence >= ``EVAL_MIN_CONFIDENCE``; straight/banana rows of
     front/back views below it are scored only for "cannot judge" (turn sideways).
 
     Args:
-        pretrained: the synthetic-only classifier (its model is the fine-tuning start).
+        pretrained: the synthetic-only classifier (its model, a single one or a
+            ``ModelAverage``, is the fine-tuning start).
         config: ``FormTrainConfig`` (fine-tuning settings, seed).
-        synthetic_train: synthetic training ``ClipSet`` (co-training mix, baselines).
+        synthetic_trains: synthetic training ``ClipSet`` of each member (co-training mix; the
+            first one also trains the baselines).
         synthetic_val: synthetic validation ``ClipSet`` (temperature).
         real: real rows (``load_real_rows``).
         confidences: (N,) labeler confidence of ``real``.
@@ -414,7 +418,7 @@ def grouped_evaluation(
     """
     from training.baselines import fit_baselines
     from training.splits import group_kfold
-    from training.train_form import finetune_on_real
+    from training.train_form import finetune_members
 
     rng = np.random.default_rng(config.seed + 77)
     splits = group_kfold(real.groups, folds, rng)
@@ -426,11 +430,12 @@ def grouped_evaluation(
     before, judged_before = _predict_real(pretrained, real)
     probabilities["formnet, synthetic only"] = before
     judged["formnet, synthetic only"] = judged_before
+    synthetic_train = synthetic_trains[0]
     synthetic_frames = last_frames(synthetic_train.keypoints)
     for k, (train_idx, test_idx) in enumerate(splits):
         fold_train, fold_test = real.subset(train_idx), real.subset(test_idx)
-        model, temperature, _ = finetune_on_real(
-            config, pretrained.model, synthetic_train, fold_train, synthetic_val,
+        model, temperature, _ = finetune_members(
+            config, pretrained.model, synthetic_trains, fold_train, synthetic_val,
             log=lambda _line: None)
         tuned = FormClassifier(model, temperature=temperature,
                                clip_length=pretrained.clip_length, checks=pretrained.checks)
@@ -518,8 +523,8 @@ def train_config(checkpoint: Checkpoint, overrides: Overrides | None = None):
 
 def grouped_from_checkpoint(
     weights: Path | str, real_caches: list[Path], *, folds: int = 5,
-    pretrained_weights: Path | str | None = None, config_overrides: Overrides | None = None,
-    log: Callable[[str], None] = print,
+    pretrained_weights: Sequence[Path | str] | None = None,
+    config_overrides: Overrides | None = None, log: Callable[[str], None] = print,
 ) -> dict:
     """``grouped_evaluation`` of a checkpoint's configuration on real caches.
 
@@ -527,8 +532,9 @@ def grouped_from_checkpoint(
     ``config_overrides`` applied (``training.config.override``: field -> value or
     (field, value) pairs). A checkpoint fine-tuned on real rows has seen every test
     person, so the synthetic pretraining is rerun from its config (deterministic: the same
-    model the training run fine-tuned) unless ``pretrained_weights`` names a synthetic-only
-    checkpoint of it; a synthetic-only checkpoint is its own pretrained model.
+    model the training run fine-tuned) unless ``pretrained_weights`` names synthetic-only
+    checkpoints of it (one per ensemble member: member k is ``--seed seed + k``); a
+    synthetic-only checkpoint is its own pretrained model.
 
     Raises:
         ValueError: ``pretrained_weights`` was itself trained on real rows, or an override
@@ -545,27 +551,43 @@ def grouped_from_checkpoint(
 
 def _grouped_from_config(
     checkpoint: Checkpoint, config, real_caches: list[Path], *, folds: int,
-    pretrained_weights: Path | str | None, log: Callable[[str], None],
+    pretrained_weights: Sequence[Path | str] | None, log: Callable[[str], None],
 ) -> dict:
-    from training.train_form import default_generator, synthetic_set, train_model
+    from training.train_form import calibrated, default_generator, synthetic_set, train_model
 
     generate = default_generator()
-    train = synthetic_set(generate, config.train_clips, config.clip_length,
-                          config.seed * 1000 + 11)
-    val = synthetic_set(generate, config.val_clips, config.clip_length, config.seed * 1000 + 22)
-    if pretrained_weights is not None:
-        checkpoint = load(pretrained_weights, "form")
-    pretrained = FormClassifier.from_checkpoint(checkpoint)
-    if pretrained_weights is not None and train_config(checkpoint).real_caches:
-        raise ValueError(f"{pretrained_weights} was trained on real rows; give a synthetic-only "
-                         "checkpoint")
-    if pretrained_weights is None and config.real_caches:
+    members = range(config.ensemble_members)
+    trains = [synthetic_set(generate, config.train_clips, config.clip_length,
+                            (config.seed + k) * 1000 + 11) for k in members]
+    vals = [synthetic_set(generate, config.val_clips, config.clip_length,
+                          (config.seed + k) * 1000 + 22) for k in members]
+    checks = checkpoint.checks
+    if pretrained_weights:
+        if len(pretrained_weights) != config.ensemble_members:
+            raise ValueError(f"{len(pretrained_weights)} pretrained checkpoints for "
+                             f"{config.ensemble_members} ensemble members")
+        runs = []
+        for path in pretrained_weights:
+            member = load(path, "form")
+            if train_config(member).real_caches:
+                raise ValueError(f"{path} was trained on real rows; give a synthetic-only "
+                                 "checkpoint")
+            runs.append((member.build_model(), member.temperature))
+    elif config.real_caches:
         log("rerunning the synthetic pretraining of this configuration")
-        model, temperature, _ = train_model(config, train, val, log)
-        pretrained = FormClassifier(model, temperature=temperature,
-                                    clip_length=config.clip_length, checks=pretrained.checks)
+        runs = [train_model(dataclasses.replace(config, seed=config.seed + k), trains[k],
+                            vals[k], log)[:2] for k in members]
+    else:
+        runs = [(checkpoint.build_model(), checkpoint.temperature)]
+    if len(runs) == 1:
+        model, temperature = runs[0]
+    else:
+        model, temperature, _ = calibrated(ModelAverage([m for m, _ in runs]), vals[0],
+                                           config.clip_length, log)
+    pretrained = FormClassifier(model, temperature=temperature,
+                                clip_length=config.clip_length, checks=checks)
     real, confidences, _ = load_real_rows(real_caches, config.clip_length)
-    result = grouped_evaluation(pretrained, config, train, val, real, confidences,
+    result = grouped_evaluation(pretrained, config, trains, vals[0], real, confidences,
                                 folds=folds, log=log)
     result["config"] = dataclasses.asdict(config)
     log(format_grouped(result))
@@ -604,8 +626,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="grouped k-fold evaluation on these BlazePose caches of real rows "
                              "(training.pose_cache) instead of the synthetic/dev sets")
     parser.add_argument("--folds", type=int, default=5, help="grouped folds (with --real)")
-    parser.add_argument("--pretrained", help="synthetic-only checkpoint of the weights' "
-                        "configuration (with --real; default: rerun the pretraining)")
+    parser.add_argument("--pretrained", nargs="+", metavar="PT",
+                        help="synthetic-only checkpoints of the weights' configuration, one "
+                             "per ensemble member (with --real; default: rerun the pretraining)")
     from training.config import add_set_argument
     from training.train_form import FormTrainConfig
 

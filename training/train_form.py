@@ -37,7 +37,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,7 @@ from engine.features import (
     prepare_clip,
 )
 from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS, FormClassifier
+from engine.models.ensemble import ModelAverage
 from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
 from training.config import add_set_argument, add_shorthand, from_args
 from training.engine import (
@@ -118,6 +119,9 @@ class FormTrainConfig:
         confidence_as_target: a straight or banana row's label confidence c becomes its soft
             target (c on its label, 1 - c on the other of the two; loss weight 1) instead of
             its loss weight (other classes keep c as their weight).
+        ensemble_members: models averaged in the checkpoint (a seed ensemble): member k is
+            pretrained from seed ``seed + k`` on its own synthetic sets and fine-tuned alike;
+            with ``num_threads`` > 1 members train in that many processes of one thread.
     """
 
     model_name: str = "form_handstand"
@@ -155,6 +159,7 @@ class FormTrainConfig:
     real_repeat: int = 8
     real_roll_degrees: float = 8.0
     confidence_as_target: bool = True
+    ensemble_members: int = 1
 
 
 @dataclass
@@ -542,15 +547,7 @@ def train_model(
         val_metrics = evaluate(model, _chunks(val_features, EVAL_BATCH), _flip_averaged, accuracy)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {metrics['loss']:.4f}, "
             f"val accuracy {val_metrics['accuracy']:.4f}")
-    logits, _ = predict_logits(model, val_features)
-    temperature = fit_temperature(logits, val_labels)
-    calibration = {
-        "val_nll_before": float(nn.functional.cross_entropy(logits, val_labels)),
-        "val_nll_after": float(nn.functional.cross_entropy(logits / temperature, val_labels)),
-    }
-    log(f"temperature {temperature:.3f}: val NLL {calibration['val_nll_before']:.4f} -> "
-        f"{calibration['val_nll_after']:.4f}")
-    return model.eval(), temperature, calibration
+    return calibrated(model, val, config.clip_length, log)
 
 
 def finetune_on_real(
@@ -584,6 +581,52 @@ def finetune_on_real(
     return train_model(tuned, mix, val, log, init=pretrained)
 
 
+def finetune_members(
+    config: FormTrainConfig,
+    pretrained: nn.Module,
+    synthetic_trains: Sequence[ClipSet],
+    real_train: ClipSet,
+    val: ClipSet,
+    log: Callable[[str], None] = print,
+) -> tuple[nn.Module, float, dict]:
+    """``finetune_on_real`` for a single model or for each member of a ``ModelAverage``.
+
+    Member k is fine-tuned as in training: seed ``config.seed + k``, co-trained with its own
+    synthetic training clips ``synthetic_trains[k]``; an ensemble's temperature is then
+    fitted to its averaged logits on ``val``.
+
+    Returns:
+        As ``train_model``.
+    """
+    if not isinstance(pretrained, ModelAverage):
+        return finetune_on_real(config, pretrained, synthetic_trains[0], real_train, val, log)
+    tuned = [
+        finetune_on_real(dataclasses.replace(config, seed=config.seed + k), member,
+                         synthetic_trains[k], real_train, val, log)[0]
+        for k, member in enumerate(pretrained.members)
+    ]
+    return calibrated(ModelAverage(tuned), val, config.clip_length, log)
+
+
+def calibrated(model: nn.Module, val: ClipSet, clip_length: int,
+               log: Callable[[str], None] = print) -> tuple[nn.Module, float, dict]:
+    """Fits the temperature of a trained model on validation clips.
+
+    Returns:
+        (model in eval mode, temperature, NLL before and after on ``val``).
+    """
+    val_labels = torch.from_numpy(val.labels)
+    logits, _ = predict_logits(model.eval(), prepare_batch(val.keypoints, clip_length))
+    temperature = fit_temperature(logits, val_labels)
+    calibration = {
+        "val_nll_before": float(nn.functional.cross_entropy(logits, val_labels)),
+        "val_nll_after": float(nn.functional.cross_entropy(logits / temperature, val_labels)),
+    }
+    log(f"temperature {temperature:.3f}: val NLL {calibration['val_nll_before']:.4f} -> "
+        f"{calibration['val_nll_after']:.4f}")
+    return model, temperature, calibration
+
+
 def save_checkpoint(
     path: Path,
     model: nn.Module,
@@ -603,6 +646,7 @@ def save_checkpoint(
         model_name=config.model_name,
         model_kwargs=model_kwargs,
         state_dict=model.state_dict(),
+        members=len(model.members) if isinstance(model, ModelAverage) else 1,
         config=dataclasses.asdict(config),
         labels=FORM_LABELS,
         temperature=temperature,
@@ -734,36 +778,27 @@ def _run(
             config.store, config.clip_length, config.labeled_test_fraction, config.seed, log
         )
         log(f"labeled examples: {len(labeled_train)} train, {len(labeled_test)} test")
-    synthetic_train = synthetic_val = synthetic_test = empty
-    if not config.labeled_only:
-        generate = generate or default_generator()
-        synthetic_train = synthetic_set(
-            generate, config.train_clips, config.clip_length, config.seed * 1000 + 11
-        )
-        synthetic_val = synthetic_set(
-            generate, config.val_clips, config.clip_length, config.seed * 1000 + 22
-        )
-        synthetic_test = synthetic_set(
-            generate, config.test_clips, config.clip_length, config.seed * 1000 + 33
-        )
-        log(f"synthetic clips: {len(synthetic_train)} train, {len(synthetic_val)} val, "
-            f"{len(synthetic_test)} test ({time.perf_counter() - started:.1f} s)")
-    repeated = labeled_train.subset(np.tile(np.arange(len(labeled_train)), config.labeled_repeat))
-    train = ClipSet.concatenate([synthetic_train, repeated]) if len(repeated) else synthetic_train
-    if config.labeled_only:
-        train = repeated
-    val = synthetic_val if len(synthetic_val) else labeled_test
-    if len(train) == 0 or len(val) == 0:
-        raise ValueError("no training data: the store holds no usable labeled examples")
-    model, temperature, calibration = train_model(config, train, val, log)
     real_train = empty
     if config.real_caches:
         from training.evaluate import load_real_rows
 
         real_train, _, _ = load_real_rows([Path(p) for p in config.real_caches],
                                           config.clip_length)
-        model, temperature, calibration = finetune_on_real(
-            config, model, synthetic_train, real_train, val, log)
+    generate = generate or default_generator()
+    labeled = (labeled_train, labeled_test, empty)
+    first_data = _member_data(config, generate, *labeled, log, started)
+    synthetic_train, synthetic_val, train, val = first_data
+    synthetic_test = empty
+    if not config.labeled_only:
+        synthetic_test = synthetic_set(
+            generate, config.test_clips, config.clip_length, config.seed * 1000 + 33
+        )
+    members = _train_members(config, generate, first_data, labeled, real_train, log)
+    if len(members) == 1:
+        model, temperature, calibration = members[0]
+    else:
+        model, temperature, calibration = calibrated(
+            ModelAverage([m for m, _, _ in members]), val, config.clip_length, log)
     low, high = ratio_range(synthetic_train if len(synthetic_train) else train,
                             config.ratio_quantile, config.ratio_margin)
     checks = InputChecks(MIN_JOINT_CONFIDENCE, 0.5, (low, high))
@@ -815,6 +850,90 @@ def _run(
     write_card(out, card)
     log(f"wrote {out} and {card_path_for(out)} in {time.perf_counter() - started:.1f} s")
     return card
+
+
+def _member_data(
+    config: FormTrainConfig, generate: ClipGenerator, labeled_train: ClipSet,
+    labeled_test: ClipSet, empty: ClipSet, log: Callable[[str], None], started: float,
+) -> tuple[ClipSet, ClipSet, ClipSet, ClipSet]:
+    """(synthetic train, synthetic val, training mix, validation set) of ``config.seed``."""
+    synthetic_train = synthetic_val = empty
+    if not config.labeled_only:
+        synthetic_train = synthetic_set(
+            generate, config.train_clips, config.clip_length, config.seed * 1000 + 11
+        )
+        synthetic_val = synthetic_set(
+            generate, config.val_clips, config.clip_length, config.seed * 1000 + 22
+        )
+        log(f"synthetic clips (seed {config.seed}): {len(synthetic_train)} train, "
+            f"{len(synthetic_val)} val ({time.perf_counter() - started:.1f} s)")
+    repeated = labeled_train.subset(np.tile(np.arange(len(labeled_train)), config.labeled_repeat))
+    train = ClipSet.concatenate([synthetic_train, repeated]) if len(repeated) else synthetic_train
+    if config.labeled_only:
+        train = repeated
+    val = synthetic_val if len(synthetic_val) else labeled_test
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError("no training data: the store holds no usable labeled examples")
+    return synthetic_train, synthetic_val, train, val
+
+
+def _train_member(
+    config: FormTrainConfig, data: tuple[ClipSet, ClipSet, ClipSet, ClipSet],
+    real_train: ClipSet, log: Callable[[str], None],
+) -> tuple[nn.Module, float, dict]:
+    """Pretrains one model on ``data`` (``_member_data`` of ``config``) and fine-tunes it.
+
+    Fine-tuning runs only when there are real rows.
+    """
+    synthetic_train, _, train, val = data
+    model, temperature, calibration = train_model(config, train, val, log)
+    if len(real_train):
+        model, temperature, calibration = finetune_on_real(
+            config, model, synthetic_train, real_train, val, log)
+    return model, temperature, calibration
+
+
+def _member_process(config: FormTrainConfig, labeled: tuple[ClipSet, ClipSet, ClipSet],
+                    real_train: ClipSet) -> dict:
+    """``_train_member`` in a worker process (one torch thread); returns the state dict."""
+    log = functools.partial(print, f"seed {config.seed}:", flush=True)
+    with torch_settings(threads=1, deterministic=True):
+        data = _member_data(config, default_generator(), *labeled, log, time.perf_counter())
+        model, _, _ = _train_member(config, data, real_train, log)
+    return model.state_dict()
+
+
+def _train_members(
+    config: FormTrainConfig, generate: ClipGenerator,
+    first_data: tuple[ClipSet, ClipSet, ClipSet, ClipSet], labeled: tuple[ClipSet, ClipSet,
+                                                                          ClipSet],
+    real_train: ClipSet, log: Callable[[str], None],
+) -> list[tuple[nn.Module, float, dict]]:
+    """Every ensemble member: member k trains with seed ``config.seed + k`` on its own data.
+
+    Members train one after the other in this process, or in ``num_threads`` processes.
+    """
+    configs = [dataclasses.replace(config, seed=config.seed + k)
+               for k in range(config.ensemble_members)]
+    processes = min(len(configs), config.num_threads)
+    if processes == 1:
+        return [_train_member(c, first_data if k == 0 else _member_data(
+            c, generate, *labeled, log, time.perf_counter()), real_train, log)
+            for k, c in enumerate(configs)]
+    import concurrent.futures
+    import multiprocessing
+
+    log(f"training {len(configs)} ensemble members in {processes} processes")
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+        states = list(pool.map(_member_process, configs, [labeled] * len(configs),
+                               [real_train] * len(configs)))
+    members = []
+    for state in states:
+        model = build_model(config.model_name, config.model_kwargs, torch.Generator())
+        model.load_state_dict(state)
+        members.append((model.eval(), 1.0, {}))
+    return members
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
