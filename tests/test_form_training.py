@@ -285,3 +285,23 @@ def test_ensemble_members_trained_in_processes_equal_in_process_ones(tmp_path):
         states.append(torch.load(tmp_path / f"t{threads}.pt", weights_only=True)["state_dict"])
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
+
+
+def test_pretrained_members_replace_the_pretraining_with_the_same_weights(tmp_path):
+    config = _tiny_config(train_clips=48, val_clips=24, test_clips=24, epochs=1)
+    members = []
+    for seed in (0, 1):
+        members.append(tmp_path / f"seed{seed}.pt")
+        train_form.run(dataclasses.replace(config, seed=seed), members[-1],
+                       generate=standin_generate, log=lambda _: None, report=False)
+    pair = dataclasses.replace(config, ensemble_members=2)
+    train_form.run(pair, tmp_path / "full.pt", generate=standin_generate,
+                   log=lambda _: None, report=False)
+    train_form.run(pair, tmp_path / "fast.pt", generate=standin_generate,
+                   log=lambda _: None, report=False, pretrained=members)
+    full, fast = (torch.load(tmp_path / n, weights_only=True)["state_dict"]
+                  for n in ("full.pt", "fast.pt"))
+    for key in full:
+        assert torch.equal(full[key], fast[key]), key
+    with pytest.raises(ValueError, match="other settings: epochs=1"):
+        train_form.pretrained_member(members[0], dataclasses.replace(config, epochs=2))

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.checkpoint import Checkpoint, InputChecks, card_path_for, save
+from engine.checkpoint import Checkpoint, InputChecks, card_path_for, load, save
 from engine.checksum import file_sha256
 from engine.features import (
     MIN_JOINT_CONFIDENCE,
@@ -731,6 +731,7 @@ def run(
     command: str = "",
     log: Callable[[str], None] = print,
     report: bool = True,
+    pretrained: Sequence[Path] = (),
 ) -> dict:
     """Generates data, trains, calibrates, evaluates, and writes weights, card and report.
 
@@ -745,13 +746,16 @@ def run(
         command: the command line recorded in the card.
         log: progress printer.
         report: write the report folder (PNG + HTML).
+        pretrained: synthetic-only checkpoints of this configuration's pretraining, one per
+            ensemble member (``--seed seed + k`` runs): fine-tuned instead of pretraining
+            again (the same weights, minutes sooner).
 
     Returns:
         The model card dict.
     """
     with torch_settings(threads=config.num_threads, deterministic=True):
         return _run(config, out, generate=generate, dev_cache=dev_cache, command=command,
-                    log=log, report=report)
+                    log=log, report=report, pretrained=pretrained)
 
 
 def _run(
@@ -763,6 +767,7 @@ def _run(
     command: str,
     log: Callable[[str], None],
     report: bool,
+    pretrained: Sequence[Path],
 ) -> dict:
     from training.evaluate import evaluate_run
 
@@ -793,7 +798,8 @@ def _run(
         synthetic_test = synthetic_set(
             generate, config.test_clips, config.clip_length, config.seed * 1000 + 33
         )
-    members = _train_members(config, generate, first_data, labeled, real_train, log)
+    members = _train_members(config, generate, first_data, labeled, real_train, log,
+                             pretrained)
     if len(members) == 1:
         model, temperature, calibration = members[0]
     else:
@@ -852,6 +858,36 @@ def _run(
     return card
 
 
+# Fields that only act after the synthetic pretraining (or not on the weights at all).
+_AFTER_PRETRAINING = frozenset({
+    "num_threads", "test_clips", "real_caches", "finetune_epochs", "finetune_learning_rate",
+    "finetune_synthetic_clips", "real_repeat", "real_roll_degrees", "confidence_as_target",
+    "ensemble_members",
+})
+
+
+def pretrained_member(path: Path | str, config: FormTrainConfig) -> Checkpoint:
+    """Loads the synthetic-only checkpoint of ``config``'s pretraining (a ``--seed`` run).
+
+    Raises:
+        engine.checkpoint.CheckpointError: the file cannot be loaded.
+        ValueError: it was trained on real rows, or its pretraining settings differ from
+            ``config``'s (it would not be the model this run pretrains).
+    """
+    checkpoint = load(path, "form")
+    stored = checkpoint.config
+    if stored.get("real_caches"):
+        raise ValueError(f"{path} was trained on real rows; give a synthetic-only checkpoint")
+    wanted = dataclasses.asdict(config)
+    differing = sorted(key for key in wanted.keys() & stored.keys()
+                       if key not in _AFTER_PRETRAINING and stored[key] != wanted[key])
+    if differing:
+        raise ValueError(f"{path} was pretrained with other settings: "
+                         + ", ".join(f"{k}={stored[k]!r} (this run {wanted[k]!r})"
+                                     for k in differing[:3]))
+    return checkpoint
+
+
 def _member_data(
     config: FormTrainConfig, generate: ClipGenerator, labeled_train: ClipSet,
     labeled_test: ClipSet, empty: ClipSet, log: Callable[[str], None], started: float,
@@ -879,14 +915,18 @@ def _member_data(
 
 def _train_member(
     config: FormTrainConfig, data: tuple[ClipSet, ClipSet, ClipSet, ClipSet],
-    real_train: ClipSet, log: Callable[[str], None],
+    real_train: ClipSet, log: Callable[[str], None], pretrained: Checkpoint | None = None,
 ) -> tuple[nn.Module, float, dict]:
     """Pretrains one model on ``data`` (``_member_data`` of ``config``) and fine-tunes it.
 
-    Fine-tuning runs only when there are real rows.
+    Fine-tuning runs only when there are real rows. ``pretrained``, the synthetic-only
+    checkpoint of this very pretraining, replaces it.
     """
     synthetic_train, _, train, val = data
-    model, temperature, calibration = train_model(config, train, val, log)
+    if pretrained is None:
+        model, temperature, calibration = train_model(config, train, val, log)
+    else:
+        model, temperature, calibration = pretrained.build_model(), pretrained.temperature, {}
     if len(real_train):
         model, temperature, calibration = finetune_on_real(
             config, model, synthetic_train, real_train, val, log)
@@ -907,18 +947,25 @@ def _train_members(
     config: FormTrainConfig, generate: ClipGenerator,
     first_data: tuple[ClipSet, ClipSet, ClipSet, ClipSet], labeled: tuple[ClipSet, ClipSet,
                                                                           ClipSet],
-    real_train: ClipSet, log: Callable[[str], None],
+    real_train: ClipSet, log: Callable[[str], None], pretrained: Sequence[Path] = (),
 ) -> list[tuple[nn.Module, float, dict]]:
     """Every ensemble member: member k trains with seed ``config.seed + k`` on its own data.
 
-    Members train one after the other in this process, or in ``num_threads`` processes.
+    Members train one after the other in this process, or in ``num_threads`` processes;
+    ``pretrained`` (one synthetic-only checkpoint per member) replaces their pretraining.
     """
     configs = [dataclasses.replace(config, seed=config.seed + k)
                for k in range(config.ensemble_members)]
     processes = min(len(configs), config.num_threads)
+    if pretrained:
+        checkpoints = [pretrained_member(path, c) for path, c in zip(pretrained, configs,
+                                                                      strict=True)]
+        processes = 1
+    else:
+        checkpoints = [None] * len(configs)
     if processes == 1:
         return [_train_member(c, first_data if k == 0 else _member_data(
-            c, generate, *labeled, log, time.perf_counter()), real_train, log)
+            c, generate, *labeled, log, time.perf_counter()), real_train, log, checkpoints[k])
             for k, c in enumerate(configs)]
     import concurrent.futures
     import multiprocessing
@@ -960,6 +1007,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     shorthand("--seed", key="seed", metavar="N", help="master seed")
     shorthand("--threads", key="num_threads", metavar="N", help="torch CPU threads")
     parser.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
+    parser.add_argument("--pretrained", nargs="+", type=Path, default=[], metavar="PT",
+                        help="synthetic-only checkpoints of this configuration's pretraining, "
+                             "one per ensemble member (earlier --seed SEED+k runs): fine-tuned "
+                             "instead of pretraining again (same weights, minutes sooner)")
     add_set_argument(parser, FormTrainConfig)
     return parser.parse_args(argv)
 
@@ -975,6 +1026,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: real cache {missing[0]} does not exist", file=sys.stderr)
         return 2
+    if args.pretrained and len(args.pretrained) != config.ensemble_members:
+        print(f"error: --pretrained names {len(args.pretrained)} checkpoints for "
+              f"{config.ensemble_members} ensemble members", file=sys.stderr)
+        return 2
     dev_cache = Path(args.dev_cache) if args.dev_cache else None
     if dev_cache is not None and not dev_cache.is_file():
         print(f"error: dev cache {dev_cache} does not exist", file=sys.stderr)
@@ -985,7 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with staged_model(out, log=log) as staged:
             run(config, staged, dev_cache=dev_cache, command=command.strip(),
-                report=not args.no_report, log=log)
+                report=not args.no_report, log=log, pretrained=args.pretrained)
         log(f"published {out} with its card {card_path_for(out)}")
         if config.store:  # the same held-out examples as in training (same seed)
             _, labeled_test = labeled_sets(config.store, config.clip_length,
