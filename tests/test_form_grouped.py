@@ -185,3 +185,29 @@ def test_video_frames_are_trained_on_but_never_scored(tmp_path, pretrained):
                                          folds=2, resamples=20, log=lambda _: None)
     photos = (real.source == "real") & (confidences >= evaluate.EVAL_MIN_CONFIDENCE)
     assert result["rows"] == int(photos.sum())
+
+
+def test_an_ensemble_is_fine_tuned_member_by_member_per_fold(tmp_path, pretrained, monkeypatch):
+    from engine.models.ensemble import ModelAverage
+
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(6), count=48, groups=6)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    second = train_form.synthetic_set(standin_generate, 256, 8, 1011)
+    ensemble = FormClassifier(ModelAverage([classifier.model, classifier.model]),
+                              temperature=classifier.temperature, clip_length=8)
+    calls = []
+    finetune = train_form.finetune_on_real
+
+    def recording(config, model, synthetic, real_train, val, log):
+        calls.append((config.seed, synthetic is second))
+        return finetune(config, model, synthetic, real_train, val, log)
+
+    monkeypatch.setattr(train_form, "finetune_on_real", recording)
+    result = evaluate.grouped_evaluation(ensemble, config, [train, second], val, real,
+                                         confidences, folds=3, resamples=20,
+                                         log=lambda _: None)
+    # per fold: member 0 with seed s on its own clips, member 1 with seed s + 1 on its own
+    assert calls == [(config.seed, False), (config.seed + 1, True)] * 3
+    assert 0 <= result["methods"]["formnet (ours)"]["metrics"]["accuracy"] <= 1
