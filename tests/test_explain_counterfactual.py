@@ -17,10 +17,10 @@ from engine.explain import (
     nearest_good_pose,
     pose_from_angles,
 )
-from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS
+from engine.form import DEFAULT_FORM_WEIGHTS
 from engine.skeleton import BONES, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST, THORAX
+from engine.verdict import BANANA_INDEX
 
-BANANA = FORM_LABELS.index("banana")
 _WIDTH_BONES = {(THORAX, R_SHOULDER), (THORAX, L_SHOULDER)}
 
 
@@ -39,7 +39,8 @@ def _shipped_setup(count: int):
         return None
     data = generate_clips(8 * count, clip_length=classifier.clip_length,
                           rng=np.random.default_rng(7))
-    chosen = np.flatnonzero((np.asarray(data.labels) == BANANA) & np.asarray(data.arch_visible))
+    chosen = np.flatnonzero((np.asarray(data.labels) == BANANA_INDEX)
+                            & np.asarray(data.arch_visible))
     clips = np.asarray(data.keypoints)[chosen[:count]]
     return classifier, list(clips), "shipped model, synthetic clips"
 

@@ -57,6 +57,7 @@ from engine.features import (
 from engine.form import DEFAULT_FORM_WEIGHTS, FORM_LABELS, FormClassifier
 from engine.models.ensemble import ModelAverage
 from engine.skeleton import FLIP_PAIRS, flip_horizontal, rotate_in_plane
+from engine.verdict import BANANA_INDEX, STRAIGHT_INDEX
 from training.config import add_set_argument, add_shorthand, from_args
 from training.engine import (
     Step,
@@ -68,8 +69,6 @@ from training.engine import (
 )
 from training.label_gain import report_label_gain
 from training.model_output import default_run_weights, staged_model, usage_hint
-
-STRAIGHT, BANANA = FORM_LABELS.index("straight"), FORM_LABELS.index("banana")
 
 
 @dataclass
@@ -341,7 +340,7 @@ def confidence_targets(targets: np.ndarray, labels: np.ndarray, confidence: np.n
     """
     targets = targets.copy()
     weight = confidence.astype(np.float32).copy()
-    for label, other in ((STRAIGHT, BANANA), (BANANA, STRAIGHT)):
+    for label, other in ((STRAIGHT_INDEX, BANANA_INDEX), (BANANA_INDEX, STRAIGHT_INDEX)):
         rows = (labels == label) & (targets[:, label] == 1.0)
         targets[rows, label] = confidence[rows]
         targets[rows, other] = 1.0 - confidence[rows]
@@ -364,9 +363,9 @@ def soft_targets(labels: np.ndarray, view: np.ndarray) -> np.ndarray:
         (N, A) float32 target distributions.
     """
     targets = np.eye(len(FORM_LABELS), dtype=np.float32)[labels]
-    hidden = (view == 0) & np.isin(labels, (STRAIGHT, BANANA))
+    hidden = (view == 0) & np.isin(labels, (STRAIGHT_INDEX, BANANA_INDEX))
     targets[hidden] = 0.0
-    targets[np.ix_(hidden, [STRAIGHT, BANANA])] = 0.5
+    targets[np.ix_(hidden, [STRAIGHT_INDEX, BANANA_INDEX])] = 0.5
     return targets
 
 
@@ -425,7 +424,7 @@ def ratio_range(clips: ClipSet, quantile: float, margin: float) -> tuple[float, 
     """Plausible leg/torso image ratio range of straight and banana training clips."""
     ratios = []
     for clip, label in zip(clips.keypoints, clips.labels, strict=True):
-        if label not in (STRAIGHT, BANANA):
+        if label not in (STRAIGHT_INDEX, BANANA_INDEX):
             continue
         last = last_observed_frame(clip)
         if last >= 0:
@@ -495,7 +494,7 @@ def form_loss(model: nn.Module, batch: FormBatch, class_weight: torch.Tensor,
     )
     loss = loss + config.block_loss_weight * block_loss
     view = torch.from_numpy(batch.view)
-    mask = torch.isfinite(view) & ((targets == STRAIGHT) | (targets == BANANA))
+    mask = torch.isfinite(view) & ((targets == STRAIGHT_INDEX) | (targets == BANANA_INDEX))
     if mask.any():
         view_loss = nn.functional.binary_cross_entropy_with_logits(view_logit[mask], view[mask])
         loss = loss + config.view_loss_weight * view_loss
