@@ -114,11 +114,11 @@ def expected_holds(holds: list[float], loops: int, fps: float) -> list[float]:
             for number in range(0, loops, 2)]
 
 
-def run(coach: FrameAnalyzer, frames: list, order: list, rate: float, source_fps: float) -> list:
-    coach.reset()
+def run(analyzer: FrameAnalyzer, frames: list, order: list, rate: float, source_fps: float) -> list:
+    analyzer.reset()
     rows = []
     for k, (number, index) in enumerate(order):
-        analysis = coach.analyze(frames[index], k, k / rate)
+        analysis = analyzer.analyze(frames[index], k, k / rate)
         rows.append({"pass": number, "clip_time": index / source_fps, "time": k / rate,
                      "label": analysis.label, "hold": analysis.hold_seconds,
                      "rotation": analysis.rotation, "issue": analysis.pose_issue,
@@ -222,10 +222,11 @@ def main() -> int:
                   f"ping-pong, played at {rate:.0f} fps")
             played = order if rate == fps else at_rate(order, fps, rate)
             for name, glitches in (("baseline", None), ("filtered", PoseGlitchFilter())):
-                coach = FrameAnalyzer(make_pose_backend("blazepose", None, stream=True), classifier,
-                                  VerdictSmoother(), ideal, fps=rate, glitches=glitches)
-                rows = run(coach, frames, played, rate, fps)
-                coach.close()
+                analyzer = FrameAnalyzer(make_pose_backend("blazepose", None, stream=True),
+                                         classifier, VerdictSmoother(), ideal, fps=rate,
+                                         glitches=glitches)
+                rows = run(analyzer, frames, played, rate, fps)
+                analyzer.close()
                 report(name, score(rows, ranges), holds_expected)
     return 0
 

@@ -129,7 +129,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--save for camera/video must be an .mp4 file, got {args.save}")
 
 
-def _build_coach(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
+def _build_analyzer(args: argparse.Namespace, *, stream: bool, fps: float = 30.0):
     from coach.analysis import FrameAnalyzer
     from coach.loading import (
         limit_torch_threads,
@@ -182,12 +182,12 @@ def _run_photos(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
     locks.enter_context(OutputLock((args.json, args.explain)))
     from coach.photos import analyze_photos  # heavy (torch): after the cheap checks
 
-    coach = _build_coach(args, stream=False)
+    analyzer = _build_analyzer(args, stream=False)
     try:
-        report = analyze_photos(images, coach, save=args.save, json_path=args.json,
+        report = analyze_photos(images, analyzer, save=args.save, json_path=args.json,
                                 explain=args.explain, stop=stop)
     finally:
-        coach.close()
+        analyzer.close()
     for result in report.results:
         if result["keypoints"] is None and result["file"] not in report.failed:
             print(f"{result['file']}: no person found", file=sys.stderr)
@@ -260,7 +260,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
         # in a fraction of a second.
         from coach.loop import CoachSession, ProgressBar, SessionOutputs
 
-        coach = _build_coach(args, stream=True, fps=source.fps)
+        analyzer = _build_analyzer(args, stream=True, fps=source.fps)
     except BaseException:
         if source is not None:
             source.close()
@@ -268,7 +268,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
             window.close()
         raise
     if stop.is_set():  # Ctrl-C or SIGTERM while models were loading: nothing to finalize
-        coach.close()
+        analyzer.close()
         source.close()
         if window is not None:
             window.close()
@@ -278,7 +278,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
                              debug_overlay=args.debug_overlay)
     progress = ProgressBar(source.name, source.frame_count) if window is None and \
         not source.live else None
-    session = CoachSession(source, coach, window=window, outputs=outputs, stop=stop,
+    session = CoachSession(source, analyzer, window=window, outputs=outputs, stop=stop,
                            progress=progress, max_frames=args.max_frames,
                            voice=_voice(args, live=source.live and window is not None))
     try:
@@ -287,7 +287,7 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
         _print_written(session.result.written)  # what was saved before the problem
         raise
     finally:
-        coach.close()
+        analyzer.close()
     if video is not None and clip is not None and Path(clip) in map(Path, result.written):
         from coach.audio import copy_audio
 
@@ -299,21 +299,21 @@ def _run_stream(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> 
           f"longest straight hold {summary['longest_straight_hold_seconds']:.1f} s")
     _print_written(result.written)
     if args.explain is not None and result.reason == "end":
-        _explain_video(video, session, coach, args.explain)
+        _explain_video(video, session, analyzer, args.explain)
     if args.report is not None and session.records:
-        _write_report(args.report, video, session, coach)
+        _write_report(args.report, video, session, analyzer)
     if result.reason in ("interrupted", "terminated"):
         return _stop_code(stop)
     return EXIT_OK
 
 
-def _explain_video(video: Path | None, session, coach, out_path: Path) -> None:
+def _explain_video(video: Path | None, session, analyzer, out_path: Path) -> None:
     from coach.reports import explain_worst_moment
 
-    if video is None or coach.classifier is None:
+    if video is None or analyzer.classifier is None:
         print("note: --explain skipped (needs a video file and a form model)", file=sys.stderr)
         return
-    index = explain_worst_moment(video, session.records, coach.classifier, out_path)
+    index = explain_worst_moment(video, session.records, analyzer.classifier, out_path)
     if index is None:
         print("note: --explain skipped: no hold in this video shows a confident fault on a "
               "trustworthy pose (nothing to correct)", file=sys.stderr)
@@ -321,21 +321,22 @@ def _explain_video(video: Path | None, session, coach, out_path: Path) -> None:
         print(f"wrote {out_path} (frame {index}, the worst moment of a hold)")
 
 
-def _write_report(path: Path, video: Path | None, session, coach) -> None:
+def _write_report(path: Path, video: Path | None, session, analyzer) -> None:
     import time
 
     from coach.report_html import write_report
 
     result = session.result
     timeline = {
-        "meta": {"source": session.source.name, "pose_backend": coach.pose.name,
-                 "form_weights": getattr(coach.classifier, "weights_path", None)},
+        "meta": {"source": session.source.name, "pose_backend": analyzer.pose.name,
+                 "form_weights": getattr(analyzer.classifier, "weights_path", None)},
         "summary": {**result.summary, "latency_ms": result.latency_ms,
                     "stop_reason": result.reason},
         "frames": session.records,
     }
     start = time.perf_counter()
-    write_report(path, timeline, video=video, classifier=coach.classifier, ideal=coach.ideal)
+    write_report(path, timeline, video=video, classifier=analyzer.classifier,
+                 ideal=analyzer.ideal)
     print(f"wrote {printable(path)} (report, {time.perf_counter() - start:.1f} s)")
 
 

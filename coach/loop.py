@@ -201,7 +201,7 @@ class CoachSession:
 
     Args:
         source: frames to analyze.
-        coach: the per-frame analysis (:class:`coach.analysis.FrameAnalyzer`).
+        analyzer: the per-frame analysis (:class:`coach.analysis.FrameAnalyzer`).
         window: a :class:`coach.window.CoachWindow`, or None for headless runs.
         outputs: files to write.
         stop: the stop flag (signals and keys set it).
@@ -214,7 +214,7 @@ class CoachSession:
     def __init__(
         self,
         source: FrameSource,
-        coach: FrameAnalyzer,
+        analyzer: FrameAnalyzer,
         *,
         window=None,
         outputs: SessionOutputs | None = None,
@@ -226,7 +226,7 @@ class CoachSession:
     ) -> None:
         self.source = source
         self.voice = voice
-        self.coach = coach
+        self.analyzer = analyzer
         self.window = window
         self.outputs = outputs or SessionOutputs()
         self.stop = stop or StopFlag()
@@ -267,7 +267,7 @@ class CoachSession:
                 if frame is None:
                     break
                 started = time.perf_counter()
-                analysis = self.coach.estimate(frame.bgr, frame.index, frame.timestamp)
+                analysis = self.analyzer.estimate(frame.bgr, frame.index, frame.timestamp)
                 analysis.timings["capture"] = frame.capture_ms
                 self._posed.put((frame, analysis, started), self.stop)
                 analyzed += 1
@@ -286,7 +286,7 @@ class CoachSession:
                 return
             frame, analysis, started = item
             try:
-                self.coach.judge(analysis)
+                self.analyzer.judge(analysis)
             except BaseException as error:
                 self._slot.put(_Failure(error), self.stop)
                 return
@@ -379,13 +379,13 @@ class CoachSession:
         if self._corrected:
             self._corrected, self.state.note = False, ""
             return
-        if self.coach.classifier is None:
+        if self.analyzer.classifier is None:
             self.state.note = "corrected view needs a form model"
             return
         if self._live_correction is None:
             from coach.explain import LiveCorrection  # torch only once the view is wanted
 
-            self._live_correction = LiveCorrection(self.coach.classifier)
+            self._live_correction = LiveCorrection(self.analyzer.classifier)
         self._corrected, self.state.note = True, "corrected view (c to leave)"
 
     def _frame_image(self, frame: Frame, analysis: FrameAnalysis) -> np.ndarray:
@@ -457,11 +457,11 @@ class CoachSession:
         """
         started = time.monotonic()
         meta = {"source": self.source.name, "fps": self.source.fps, "live": self.source.live,
-                "pose_backend": getattr(self.coach.pose, "name", "?"),
-                "form_model": self.coach.classifier is not None,
+                "pose_backend": getattr(self.analyzer.pose, "name", "?"),
+                "form_model": self.analyzer.classifier is not None,
                 # Which model judged: a timeline is only comparable with the same weights.
-                "form_weights": _weights_name(self.coach.classifier),
-                "form_weights_sha256": getattr(self.coach.classifier, "weights_sha256", None)}
+                "form_weights": _weights_name(self.analyzer.classifier),
+                "form_weights_sha256": getattr(self.analyzer.classifier, "weights_sha256", None)}
         if self.outputs.timeline is not None:
             self._timeline = TimelineWriter(self.outputs.timeline, meta)
         if self.outputs.clip is not None:

@@ -58,7 +58,7 @@ def _write_image(path: Path, bgr: np.ndarray) -> Path:
 
 def analyze_photos(
     images: list[Path],
-    coach: FrameAnalyzer,
+    analyzer: FrameAnalyzer,
     *,
     save: Path | None = None,
     json_path: Path | None = None,
@@ -70,7 +70,7 @@ def analyze_photos(
 
     Args:
         images: image files.
-        coach: a coach whose pose back-end runs in image mode.
+        analyzer: the frame analyzer; its pose back-end runs in image mode.
         save: a folder (or, for one image, a file) for annotated copies.
         json_path: where the JSON list of results goes.
         explain: for a single image, where ``coach.explain.write_explanation`` writes its PNG.
@@ -102,8 +102,8 @@ def analyze_photos(
                                    "probabilities": {}, "can_judge": False,
                                    "reason": str(error), "keypoints": None})
             continue
-        coach.reset(pose=False)  # image mode keeps no tracking state between photos
-        analysis = coach.analyze(bgr, 0, 0.0)
+        analyzer.reset(pose=False)  # image mode keeps no tracking state between photos
+        analysis = analyzer.analyze(bgr, 0, 0.0)
         verdict = analysis.raw
         reason = verdict.reason if verdict is not None else analysis.status
         if analysis.keypoints is None and verdict is None:
@@ -135,20 +135,20 @@ def analyze_photos(
     if save_failures:
         raise save_failures[0]
     if explain is not None and last_analysis is not None:
-        report.written.append(_explain(last_bgr, last_analysis, coach, explain))
+        report.written.append(_explain(last_bgr, last_analysis, analyzer, explain))
     return report
 
 
-def _explain(bgr: np.ndarray, analysis, coach: FrameAnalyzer, out_path: Path) -> Path:
+def _explain(bgr: np.ndarray, analysis, analyzer: FrameAnalyzer, out_path: Path) -> Path:
     from coach.explain import write_explanation  # torch only when a photo is explained
 
     if analysis.keypoints is None:
         raise InputError("--explain needs a person in the photo; none was found")
-    if coach.classifier is None:
+    if analyzer.classifier is None:
         raise ModelError("--explain needs a form model; no form model installed")
     check_writable(out_path)
     try:
-        write_explanation(bgr, analysis.keypoints, coach.classifier, out_path)
+        write_explanation(bgr, analysis.keypoints, analyzer.classifier, out_path)
     except CoachError:
         raise
     except OSError as error:
