@@ -39,8 +39,6 @@ PARAM_NAMES: tuple[str, ...] = (
     "l_plantar",
     "balance",  # 0..1: share of the turn about the hands that puts the centre of mass above them
     "sway",  # pitch added after balancing (balance sway in a hold)
-    "forearm_floor",  # 0..1: share of the turn about the wrists that lays the forearms flat
-    "head_floor",  # 0..1: share of the turn about the wrists that brings the head top down
     "anchor_hands",  # 0..1: horizontal anchor blends feet (0) to hands (1)
     "root_x",  # metres: where the anchor sits on the floor
     "root_z",
@@ -278,12 +276,6 @@ def center_of_mass(points: np.ndarray) -> np.ndarray:
     return total / weight
 
 
-def _level_turn(vector: np.ndarray) -> np.ndarray:
-    """(..., 3) -> (...,) degrees about x that bring ``vector`` level (the smaller turn)."""
-    forward = np.where(np.abs(vector[..., 2]) > 1e-6, vector[..., 2], 1e-6)
-    return np.rad2deg(np.arctan(vector[..., 1] / forward))
-
-
 def world_points(params: np.ndarray, dims: np.ndarray) -> np.ndarray:
     """Forward kinematics into the world: root rotation, balance over the hands, floor contact.
 
@@ -301,16 +293,7 @@ def world_points(params: np.ndarray, dims: np.ndarray) -> np.ndarray:
     wrists = 0.5 * (points[..., J["r_wrist"], :] + points[..., J["l_wrist"], :])
     offset = center_of_mass(points) - wrists
     tilt = np.rad2deg(np.arctan2(offset[..., 2], np.maximum(offset[..., 1], 1e-6)))
-    # Forearm supports (forearm stand, forearm headstand) rest on elbows and wrists: the
-    # smallest turn about the wrists that brings the elbows down to the wrists' height.
-    # A tripod headstand rests on the hands and the head: the turn that brings the head top
-    # down to the wrists' height.
-    forearm = 0.5 * (points[..., J["r_elbow"], :] + points[..., J["l_elbow"], :]) - wrists
-    head = points[..., J["head_top"], :] - wrists
-    correction = (-params[..., P["balance"]] * tilt
-                  + params[..., P["forearm_floor"]] * _level_turn(forearm)
-                  + params[..., P["head_floor"]] * _level_turn(head)
-                  + params[..., P["sway"]])
+    correction = -params[..., P["balance"]] * tilt + params[..., P["sway"]]
     # Balancing on the hands also levels them: both wrists carry the body.
     across = points[..., J["l_wrist"], :] - points[..., J["r_wrist"], :]
     level = np.rad2deg(np.arctan2(across[..., 1], np.abs(across[..., 0]) + 1e-6))

@@ -261,23 +261,10 @@ def crow(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def headstand(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Headstand with any leg shape: tripod (hands flat, elbows up) or forearm (sirsasana).
-
-    In the forearm headstand the forearms lie on the floor with the hands clasped behind the
-    head, which rests on the floor between them (BlazePose puts elbows, wrists and head top
-    at floor height on real ones); in the tripod the hands are flat in front of the head.
-    """
+    """Headstand (head and forearms/hands on the floor) with any leg shape."""
     pose = _handstand_base(n, rng)
-    on_forearms = rng.uniform(size=n) < 0.5
-    _both(pose, "sh_flex", np.where(on_forearms, _u(rng, 165, 195, n), _u(rng, 95, 150, n)),
-          rng, 3.0)
-    _both(pose, "elbow", np.where(on_forearms, _u(rng, 100, 140, n), _u(rng, 70, 120, n)),
-          rng, 4.0)
-    _both(pose, "wrist_ext", np.where(on_forearms, _u(rng, 0, 30, n), _u(rng, 80, 95, n)),
-          rng, 3.0)
-    _set(pose, "balance", 0.0)
-    _set(pose, "forearm_floor", np.where(on_forearms, 1.0, 0.0))
-    _set(pose, "head_floor", np.where(on_forearms, 0.0, 1.0))
+    _both(pose, "sh_flex", _u(rng, 95, 150, n), rng, 3.0)
+    _both(pose, "elbow", _u(rng, 70, 120, n), rng, 4.0)
     _both(pose, "hip_flex", np.where(rng.uniform(size=n) < 0.6, _u(rng, -10, 10, n),
                                      _u(rng, 20, 120, n)), rng, 3.0)
     _set(pose, "lumbar_ext", _u(rng, -5, 20, n))
@@ -286,15 +273,13 @@ def headstand(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def forearm_stand(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Forearm stand (pincha): forearms flat on the floor, head off it, often arched."""
+    """Forearm stand (pincha): forearms flat on the floor, often arched."""
     pose = _handstand_base(n, rng)
     _both(pose, "sh_flex", _u(rng, 150, 185, n), rng, 3.0)
     _both(pose, "elbow", _u(rng, 80, 100, n), rng, 3.0)
     _set(pose, "lumbar_ext", _u(rng, 0, 40, n))
     _both(pose, "hip_flex", _u(rng, -20, 30, n), rng, 3.0)
     _both(pose, "wrist_ext", _u(rng, 0, 20, n), rng, 3.0)
-    _set(pose, "balance", 0.0)
-    _set(pose, "forearm_floor", 1.0)
     return pose
 
 
