@@ -119,8 +119,9 @@ class FormTrainConfig:
             target (c on its label, 1 - c on the other of the two; loss weight 1) instead of
             its loss weight (other classes keep c as their weight).
         ensemble_members: models averaged in the checkpoint (a seed ensemble): member k is
-            pretrained from seed ``seed + k`` on its own synthetic sets and fine-tuned alike;
-            with ``num_threads`` > 1 members train in that many processes of one thread.
+            pretrained from seed ``seed + k`` on its own synthetic sets and fine-tuned alike,
+            always on one torch thread; ``num_threads`` > 1 trains members in that many
+            processes.
     """
 
     model_name: str = "form_handstand"
@@ -599,11 +600,12 @@ def finetune_members(
     """
     if not isinstance(pretrained, ModelAverage):
         return finetune_on_real(config, pretrained, synthetic_trains[0], real_train, val, log)
-    tuned = [
-        finetune_on_real(dataclasses.replace(config, seed=config.seed + k), member,
-                         synthetic_trains[k], real_train, val, log)[0]
-        for k, member in enumerate(pretrained.members)
-    ]
+    with torch_settings(threads=1, deterministic=True):  # as members train (see run)
+        tuned = [
+            finetune_on_real(dataclasses.replace(config, seed=config.seed + k), member,
+                             synthetic_trains[k], real_train, val, log)[0]
+            for k, member in enumerate(pretrained.members)
+        ]
     return calibrated(ModelAverage(tuned), val, config.clip_length, log)
 
 
@@ -962,10 +964,16 @@ def _train_members(
         processes = 1
     else:
         checkpoints = [None] * len(configs)
+    if len(configs) == 1:
+        return [_train_member(configs[0], first_data, real_train, log, checkpoints[0])]
     if processes == 1:
-        return [_train_member(c, first_data if k == 0 else _member_data(
-            c, generate, *labeled, log, time.perf_counter()), real_train, log, checkpoints[k])
-            for k, c in enumerate(configs)]
+        # Members always train on one torch thread, in this process or in their own: float
+        # sums depend on the thread count, and every way of training must give the same
+        # members (member 0 is then the single model of the same seed at one thread).
+        with torch_settings(threads=1, deterministic=True):
+            return [_train_member(c, first_data if k == 0 else _member_data(
+                c, generate, *labeled, log, time.perf_counter()), real_train, log,
+                checkpoints[k]) for k, c in enumerate(configs)]
     import concurrent.futures
     import multiprocessing
 
