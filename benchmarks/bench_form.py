@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.form import FormModelError, load_form_model  # noqa: E402
+from engine.models.ensemble import ModelAverage  # noqa: E402
 from engine.runtime import RuntimeBackendUnavailable, compile_for_inference  # noqa: E402
 
 
@@ -88,6 +89,27 @@ def bench_latency(weights: str, repeats: int, threads: int) -> None:
               f"{plain_p50 / p50:>6.2f}")
     print("(ratio = plain module p50 / backend model p50; milliseconds; eager folds each "
           "conv + batch norm into one conv, channels-last weights)")
+    if isinstance(classifier.model, ModelAverage):
+        _member_latency(classifier.model, example, repeats)
+
+
+def _member_latency(ensemble: ModelAverage, example: torch.Tensor, repeats: int) -> None:
+    """ONNX Runtime p50 of the seed ensemble against one member alone, interleaved."""
+    try:
+        runs = {name: compile_for_inference(model, (example,), "onnxruntime",
+                                            torch.device("cpu"), num_threads=1)
+                for name, model in (("ensemble", ensemble), ("one member",
+                                                             ensemble.members[0]))}
+    except RuntimeBackendUnavailable as error:
+        print(f"ensemble vs one member: skipped: {error}")
+        return
+    times: dict[str, list[np.ndarray]] = {name: [] for name in runs}
+    for _ in range(10):  # interleaved rounds: load on a shared machine hits both alike
+        for name, run in runs.items():
+            times[name].append(_timings(lambda r=run: r(example), max(1, repeats // 10)))
+    p50 = {name: float(np.median(np.concatenate(t))) for name, t in times.items()}
+    print(f"onnxruntime, {len(ensemble.members)} members {p50['ensemble']:.3f} ms p50 vs one "
+          f"member {p50['one member']:.3f} ms: x{p50['ensemble'] / p50['one member']:.2f}")
 
 
 def roll_sweep(weights: str, dev_cache: Path, angles: list[float]) -> None:
@@ -141,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roll-sweep", type=float, nargs="*", metavar="DEG",
                         help="also score the dev photos rolled by these angles (needs "
                              "--dev-cache; no value: 0 3 5 8 10 12)")
+    from training.config import add_set_argument
+    from training.train_form import FormTrainConfig
+
+    add_set_argument(parser, FormTrainConfig)  # with --real: overrides of the weights' config
     args = parser.parse_args(argv)
     try:
         missing = [d for d in args.real or [] if not (d / "labels.csv").is_file()]
@@ -151,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             from training.evaluate import grouped_from_checkpoint
 
             grouped_from_checkpoint(args.weights, real_caches(args.real), folds=args.folds,
-                                    pretrained_weights=args.pretrained)
+                                    pretrained_weights=args.pretrained,
+                                    config_overrides=args.overrides)
         elif not args.skip_eval:
             from training.evaluate import evaluate_weights
 
