@@ -561,8 +561,12 @@ def _grouped_from_config(
     members = range(config.ensemble_members)
     trains = [synthetic_set(generate, config.train_clips, config.clip_length,
                             (config.seed + k) * 1000 + 11) for k in members]
-    vals = [synthetic_set(generate, config.val_clips, config.clip_length,
-                          (config.seed + k) * 1000 + 22) for k in members]
+
+    def member_val(k: int):
+        return synthetic_set(generate, config.val_clips, config.clip_length,
+                             (config.seed + k) * 1000 + 22)
+
+    val = member_val(0)  # the others only to rerun their pretraining
     checks = checkpoint.checks
     if pretrained_weights:
         if len(pretrained_weights) != config.ensemble_members:
@@ -578,18 +582,18 @@ def _grouped_from_config(
     elif config.real_caches:
         log("rerunning the synthetic pretraining of this configuration")
         runs = [train_model(dataclasses.replace(config, seed=config.seed + k), trains[k],
-                            vals[k], log)[:2] for k in members]
+                            val if k == 0 else member_val(k), log)[:2] for k in members]
     else:
         runs = [(checkpoint.build_model(), checkpoint.temperature)]
     if len(runs) == 1:
         model, temperature = runs[0]
     else:
-        model, temperature, _ = calibrated(ModelAverage([m for m, _ in runs]), vals[0],
+        model, temperature, _ = calibrated(ModelAverage([m for m, _ in runs]), val,
                                            config.clip_length, log)
     pretrained = FormClassifier(model, temperature=temperature,
                                 clip_length=config.clip_length, checks=checks)
     real, confidences, _ = load_real_rows(real_caches, config.clip_length)
-    result = grouped_evaluation(pretrained, config, trains, vals[0], real, confidences,
+    result = grouped_evaluation(pretrained, config, trains, val, real, confidences,
                                 folds=folds, log=log)
     result["config"] = dataclasses.asdict(config)
     log(format_grouped(result))

@@ -547,7 +547,7 @@ def train_model(
         val_metrics = evaluate(model, _chunks(val_features, EVAL_BATCH), _flip_averaged, accuracy)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {metrics['loss']:.4f}, "
             f"val accuracy {val_metrics['accuracy']:.4f}")
-    return calibrated(model, val, config.clip_length, log)
+    return _calibrated(model, val_features, val_labels, log)
 
 
 def finetune_on_real(
@@ -616,8 +616,14 @@ def calibrated(model: nn.Module, val: ClipSet, clip_length: int,
     Returns:
         (model in eval mode, temperature, NLL before and after on ``val``).
     """
-    val_labels = torch.from_numpy(val.labels)
-    logits, _ = predict_logits(model.eval(), prepare_batch(val.keypoints, clip_length))
+    return _calibrated(model, prepare_batch(val.keypoints, clip_length),
+                       torch.from_numpy(val.labels), log)
+
+
+def _calibrated(model: nn.Module, val_features: torch.Tensor, val_labels: torch.Tensor,
+                log: Callable[[str], None]) -> tuple[nn.Module, float, dict]:
+    """``calibrated`` on validation features already prepared (``prepare_batch``)."""
+    logits, _ = predict_logits(model.eval(), val_features)
     temperature = fit_temperature(logits, val_labels)
     calibration = {
         "val_nll_before": float(nn.functional.cross_entropy(logits, val_labels)),
