@@ -211,3 +211,61 @@ def test_an_ensemble_is_fine_tuned_member_by_member_per_fold(tmp_path, pretraine
     # per fold: member 0 with seed s on its own clips, member 1 with seed s + 1 on its own
     assert calls == [(config.seed, False), (config.seed + 1, True)] * 3
     assert 0 <= result["methods"]["formnet (ours)"]["metrics"]["accuracy"] <= 1
+
+
+class _FakeStreamBackend:
+    """Stands in for BlazePose in tracking mode: a person whose pelvis moves 1 px per frame."""
+
+    version = "fake-1"
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.resets = 0
+
+    def estimate(self, image):
+        from engine.pose.base import PoseResult
+
+        rng = np.random.default_rng(0)
+        pose = np.concatenate([rng.uniform(100, 300, (16, 2)), np.ones((16, 1))], axis=1)
+        pose[:, 0] += self.frames
+        self.frames += 1
+        return PoseResult(pose.astype(np.float32), 0)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_video_clips_are_real_motion_inside_the_labeled_ranges(tmp_path, monkeypatch):
+    import cv2
+
+    from training import pose_cache
+
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    for _ in range(120):  # 4 s
+        writer.write(np.full((48, 64, 3), 128, np.uint8))
+    writer.release()
+    (tmp_path / "labels.csv").write_text(
+        "file,label,confidence,view,notes,person,source_repo\n"
+        'v.avi,video,0.8,side,"30fps 4.0s 64x48; 0-1 crouch, 2-3 freestanding hold straight",'
+        "p1,owner/repo\n")
+    backend = _FakeStreamBackend()
+    monkeypatch.setattr(pose_cache, "BlazePoseBackend", lambda stream: backend)
+    arrays = pose_cache.build_clip_cache(tmp_path, tmp_path / "clips.npz", clips_per_second=2.0)
+    labels = list(arrays["labels"])
+    # crouch 0.25-1.75 s, hold 2.25-3.75 s: clips of 0.5 s end 0.5 s apart inside each range
+    assert labels == ["not_handstand"] * 3 + ["straight"] * 3
+    ends = [float(f.split("@")[1][:-1]) for f in arrays["files"]]
+    assert ends[:3] == pytest.approx([0.75, 1.25, 1.75], abs=1 / 30 + 1e-6)
+    assert arrays["clips"].shape == (6, 16, 16, 3) and set(arrays["kinds"]) == {"video_clip"}
+    assert backend.resets >= 2  # a fresh stream per range: no tracking across the cut
+    # real motion, not a repeated photo: the person moves between the clip's frames
+    assert np.all(np.diff(arrays["clips"][:, :, 0, 0], axis=1) > 0)
+    real, confidences, _ = evaluate.load_real_rows([tmp_path / "clips.npz"], clip_length=8)
+    np.testing.assert_array_equal(real.keypoints, arrays["clips"][:, -8:])
+    # grouped as photos are (by source): a video and its repository's photos share a fold
+    assert set(real.source) == {"real video"}
+    assert set(real.groups) == {f"{tmp_path.name}:owner/repo"}

@@ -177,15 +177,17 @@ HIDDEN_VIEWS = ("front", "back")
 
 
 def load_real_rows(paths: list[Path], clip_length: int = 1):
-    """Every labeled row with a person of several BlazePose caches as one-frame clips.
+    """Every labeled row with a person of several BlazePose caches as clips.
 
     Args:
-        paths: caches written by ``training.pose_cache`` (one per data folder).
-        clip_length: frames per clip (the photo is repeated).
+        paths: caches written by ``training.pose_cache`` (one per data folder, or a video
+            clip cache).
+        clip_length: frames per clip (a photo is repeated; a video clip keeps its newest
+            ``clip_length`` frames).
 
     Returns:
         ``(clips, confidences, files)``: a ``training.train_form.ClipSet`` (source "real", or
-        "real video" for frames sampled from videos, trained on but never scored; weight = the
+        "real video" for frames or clips of videos, trained on but never scored; weight = the
         labeler's confidence, view 0 for front/back views, 1 for other named views, NaN where
         the cache names none, groups from the cache) and the (N,) confidences and file names.
     """
@@ -198,16 +200,21 @@ def load_real_rows(paths: list[Path], clip_length: int = 1):
         view = np.where(np.isin(views, HIDDEN_VIEWS), 0.0, np.where(views == "", np.nan, 1.0))
         confidence = np.asarray(data["confidences"], dtype=np.float32)[keep]
         groups = data.get("groups", np.asarray(data["files"]))
-        keypoints = np.asarray(data["keypoints"], dtype=np.float32)[keep]
+        if "clips" in data:  # real motion (``pose_cache --video-clips``), newest frames
+            clips = np.asarray(data["clips"], dtype=np.float32)[keep][:, -clip_length:]
+        else:  # a photo: the pose repeated
+            keypoints = np.asarray(data["keypoints"], dtype=np.float32)[keep]
+            clips = np.repeat(keypoints[:, None], clip_length, axis=1)
+        kinds = np.asarray(data.get("kinds", np.full(len(keep), "photo")))[keep]
         parts.append(ClipSet(
-            keypoints=np.repeat(keypoints[:, None], clip_length, axis=1),
+            keypoints=clips,
             image_sizes=np.asarray(data["image_sizes"], dtype=np.float32)[keep],
             labels=np.array([FORM_LABELS.index(x) for x in data["labels"][keep].astype(str)],
                             dtype=np.int64),
             view=view.astype(np.float32),
             groups=np.asarray(groups)[keep].astype(str),
-            source=np.where(np.asarray(data.get("kinds", np.full(len(keep), "photo")))[keep]
-                            == "video_frame", "real video", "real"),
+            source=np.where(np.isin(kinds, ("video_frame", "video_clip")), "real video",
+                            "real"),
             weight=confidence,
         ))
         confidences.append(confidence)

@@ -4,6 +4,8 @@ Usage:
     python -m training.pose_cache --data PATH/handstand_dev --out cache/handstand_dev_blazepose.npz
     python -m training.pose_cache --data PATH/handstand_more --out cache/handstand_more_videos.npz \
         --videos-only [--fps 2]
+    python -m training.pose_cache --data PATH/handstand_more \
+        --out cache/handstand_more_video_clips.npz --video-clips [--fps 2]
 
 ``PATH/labels.csv`` lists ``file,label,confidence,...`` (handstand_dev's ``notes`` or
 handstand_more's ``view,notes,person,source_repo,...``); every listed image is run through
@@ -18,6 +20,13 @@ where no person was found), ``landmarks`` (N, 33, 3) raw BlazePose, ``image_size
 (w, h), ``rotations`` (N,), and the back-end ``version``. With ``--silhouettes`` it also holds
 ``silhouettes`` (N, 64, 32) uint8: BlazePose's person mask in the body-axis crop of
 ``training.silhouette`` (0..255, zeros where no person was found).
+
+With ``--video-clips`` the videos are read as the live coach reads a camera: every frame of a
+labeled timeline range goes through BlazePose in tracking mode and the pose-glitch filter,
+and every ``1 / --fps`` seconds the clip buffer's 16-frame clip at the model's 30 fps is stored
+when it lies wholly inside the range (``kinds`` ``video_clip``, ``clips`` (N, 16, 16, 3), the
+last frame also as ``keypoints``; ``landmarks`` NaN). These are real motion for the temporal
+model (group = the video's person).
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ import cv2
 import numpy as np
 
 from engine import skeleton
+from engine.checkpoint import TRAINING_FRAME_RATE
+from engine.clip import ClipBuffer
+from engine.glitches import PoseGlitchFilter
+from engine.media import open_video
 from engine.pose.blazepose import NUM_LANDMARKS, BlazePoseBackend
 from training.silhouette import SILHOUETTE_SIZE, align_silhouette
 
@@ -213,6 +226,99 @@ def build_cache(data_dir: Path, out_path: Path, video_fps: float | None = None,
     return arrays
 
 
+def _video_clips(capture: cv2.VideoCapture, segments: list[tuple[float, float, str]],
+                 backend: BlazePoseBackend, clips_per_second: float, clip_length: int
+                 ) -> list[tuple[np.ndarray, str, float]]:
+    """The stored clips of one video: ``(clip (T, 16, 3), label, end time)`` per sample."""
+    fps = float(capture.get(cv2.CAP_PROP_FPS)) or TRAINING_FRAME_RATE
+    window = (clip_length - 1) / TRAINING_FRAME_RATE
+    out: list[tuple[np.ndarray, str, float]] = []
+    segment_index, frame_index = 0, 0
+    buffer, glitches = ClipBuffer(clip_length, TRAINING_FRAME_RATE), PoseGlitchFilter()
+    next_sample = None
+    while segment_index < len(segments) and capture.grab():
+        time = frame_index / fps
+        frame_index += 1
+        start, end, label = segments[segment_index]
+        if time < start:
+            continue
+        if time > end:
+            segment_index += 1
+            backend.reset()
+            buffer.clear()
+            glitches.reset()
+            next_sample = None
+            continue
+        ok, image = capture.retrieve()
+        if not ok:
+            break
+        checked = glitches.update(backend.estimate(image).keypoints, time)
+        buffer.push(checked.keypoints, time)
+        if next_sample is None:
+            next_sample = start + window
+        clip = buffer.as_array() if time + 0.5 / fps >= next_sample else None
+        if clip is not None and len(clip) == clip_length:  # else: wait for a full clip
+            if clip[-1, :, 2].any():
+                out.append((clip, label, time))
+            next_sample += 1.0 / clips_per_second
+    return out
+
+
+def build_clip_cache(data_dir: Path, out_path: Path, clips_per_second: float = 2.0,
+                     clip_length: int = 16) -> dict[str, np.ndarray]:
+    """Real clips of the videos' labeled timeline ranges, read as the live coach reads a camera.
+
+    Args:
+        data_dir: folder holding ``labels.csv`` (rows labeled ``video`` with timeline notes).
+        out_path: the ``.npz`` to write.
+        clips_per_second: clips stored per second of each labeled range.
+        clip_length: frames per clip T (sampled at the model's 30 fps).
+
+    Returns:
+        The arrays written to ``out_path`` (see the module docstring).
+    """
+    rows = [row for row in read_label_csv(data_dir / "labels.csv") if row["label"] == "video"]
+    backend = BlazePoseBackend(stream=True)
+    clips, meta = [], []
+    for row in rows:
+        segments = timeline_segments(row.get("notes", ""))
+        if not segments:
+            continue
+        capture = open_video(data_dir / row["file"])
+        if not capture.isOpened():
+            print(f"skipping unreadable video {row['file']}", file=sys.stderr)
+            continue
+        backend.reset()
+        for clip, label, time in _video_clips(capture, sorted(segments), backend,
+                                              clips_per_second, clip_length):
+            clips.append(clip)
+            meta.append((row, label, time,
+                         (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                          int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))))
+        capture.release()
+    backend.close()
+    count = len(clips)
+    clip_array = (np.stack(clips) if clips
+                  else np.zeros((0, clip_length, skeleton.NUM_JOINTS, 3), np.float32))
+    arrays = {
+        "files": np.array([f"{row['file']}@{time:.2f}s" for row, _, time, _ in meta], dtype=str),
+        "labels": np.array([label for _, label, _, _ in meta], dtype=str),
+        "confidences": np.array([float(row.get("confidence") or 1.0) for row, *_ in meta]),
+        "groups": np.array([row_group(row, data_dir.name) for row, *_ in meta], dtype=str),
+        "views": np.array([row.get("view") or "" for row, *_ in meta], dtype=str),
+        "kinds": np.full(count, "video_clip"),
+        "clips": clip_array.astype(np.float32),
+        "keypoints": clip_array[:, -1].astype(np.float32),
+        "landmarks": np.full((count, NUM_LANDMARKS, 3), np.nan, dtype=np.float32),
+        "image_sizes": np.array([size for *_, size in meta], dtype=np.int32).reshape(count, 2),
+        "rotations": np.zeros(count, dtype=np.int16),
+        "version": np.array(backend.version),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_path, **arrays)
+    return arrays
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -220,13 +326,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output .npz")
     parser.add_argument("--videos-only", action="store_true",
                         help="frames of the videos' labeled timeline ranges instead of photos")
-    parser.add_argument("--fps", type=float, default=2.0, help="video frames per second")
+    parser.add_argument("--video-clips", action="store_true",
+                        help="16-frame clips of the videos' labeled ranges, read as a stream")
+    parser.add_argument("--fps", type=float, default=2.0,
+                        help="video frames (or clips) per second")
     parser.add_argument("--silhouettes", action="store_true",
                         help="also store BlazePose's person mask, cropped to the body axis")
     args = parser.parse_args(argv)
     if not (args.data / "labels.csv").is_file():
         print(f"error: no labels.csv in {args.data}", file=sys.stderr)
         return 2
+    if args.video_clips:
+        arrays = build_clip_cache(args.data, args.out, args.fps)
+        print(f"wrote {args.out}: {len(arrays['files'])} clips")
+        return 0
     arrays = build_cache(args.data, args.out, args.fps if args.videos_only else None,
                          silhouettes=args.silhouettes)
     found = int(np.isfinite(arrays["keypoints"][:, 0, 0]).sum())
