@@ -165,6 +165,43 @@ def synthetic_like(labels: np.ndarray, count: int, seed: int
             np.asarray(FORM_LABELS)[clips.labels[found]])
 
 
+def image_line_deviation(keypoints: np.ndarray) -> np.ndarray:
+    """In the image: farthest of thorax, pelvis and mid-knee from the wrist-ankle line.
+
+    Args:
+        keypoints: (N, 16, 3) pixels.
+
+    Returns:
+        (N,) the distance divided by the wrist-ankle distance (the 2-D view of the
+        generator's ``line_deviation``, which labels banana from 0.07 in 3-D).
+    """
+    xy = keypoints[..., :2]
+    wrist = xy[:, [skeleton.R_WRIST, skeleton.L_WRIST]].mean(1)
+    ankle = xy[:, [skeleton.R_ANKLE, skeleton.L_ANKLE]].mean(1)
+    axis = ankle - wrist
+    length = np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)
+    unit = axis / length[:, None]
+    points = [xy[:, skeleton.THORAX], xy[:, skeleton.PELVIS],
+              xy[:, [skeleton.R_KNEE, skeleton.L_KNEE]].mean(1)]
+    offsets = [np.abs((p - wrist)[:, 0] * unit[:, 1] - (p - wrist)[:, 1] * unit[:, 0])
+               for p in points]
+    return np.max(offsets, axis=0) / length
+
+
+def line_deviation_by_label(real: np.ndarray, labels: np.ndarray, synthetic: np.ndarray,
+                            synthetic_labels: np.ndarray) -> None:
+    """Prints the image line deviation's 10/25/50/75/90th percentiles per line label."""
+    print("line deviation in the image (10/25/50/75/90th percentile):")
+    for name in ("straight", "banana"):
+        for set_name, keypoints, names in (("real", real, labels),
+                                           ("synthetic", synthetic, synthetic_labels)):
+            values = image_line_deviation(keypoints[names == name])
+            if len(values):
+                quantiles = " ".join(f"{q:.3f}"
+                                     for q in np.percentile(values, [10, 25, 50, 75, 90]))
+                print(f"  {name:8s} {set_name:9s} n={len(values):4d}: {quantiles}")
+
+
 def bone_shares(keypoints: np.ndarray) -> np.ndarray:
     """Each bone's share of the bone-length sum: (N, 16, 3) -> (N, len(skeleton.BONES))."""
     xy = keypoints[..., :2]
@@ -443,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(f"{name} {(labels == name).sum()}" for name in FORM_LABELS)
     print(f"real frames: {len(real)} ({counts})"
           f"; synthetic frames: {len(synthetic)}")
+    line_deviation_by_label(real, labels, synthetic, synthetic_labels)
     describe("real", real, labels != "not_handstand")
     describe("synthetic", synthetic, synthetic_labels != "not_handstand")
     limb_share_spread(real[labels != "not_handstand"], exact[synthetic_labels != "not_handstand"],
