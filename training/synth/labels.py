@@ -36,7 +36,7 @@ from engine.verdict import BANANA_INDEX, NOT_HANDSTAND_INDEX, OTHER_HANDSTAND_IN
 from training.synth.body import J
 
 STRAIGHT_MAX_DEVIATION = 0.04
-BANANA_MIN_DEVIATION = 0.05
+BANANA_MIN_DEVIATION = 0.07
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:

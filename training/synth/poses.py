@@ -73,9 +73,9 @@ def handstand_banana(n: int, rng: np.random.Generator) -> np.ndarray:
     """Arched: lumbar/thoracic extension, extended hips, often closed shoulders."""
     pose = _handstand_base(n, rng)
     style = rng.uniform(size=n)
-    arch = _u(rng, 4, 22, n)
-    closed = np.where(style < 0.25, _u(rng, 8, 22, n), _u(rng, -4, 10, n))
-    arch = np.where(style < 0.25, _u(rng, 0, 12, n), arch)
+    arch = _u(rng, 8, 45, n)
+    closed = np.where(style < 0.25, _u(rng, 12, 32, n), _u(rng, -4, 18, n))
+    arch = np.where(style < 0.25, _u(rng, 0, 20, n), arch)
     share = _u(rng, 0.25, 0.6, n)
     _set(pose, "lumbar_ext", arch * share)
     _set(pose, "thoracic_ext", arch * 0.2 * rng.uniform(size=n))
