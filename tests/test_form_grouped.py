@@ -177,7 +177,7 @@ def test_video_frames_are_trained_on_but_never_scored(tmp_path, pretrained):
     path = tmp_path / "real.npz"
     _write_cache(path, np.random.default_rng(7), count=64, groups=8)
     data = dict(np.load(path))
-    data["kinds"] = np.where(np.arange(64) % 2 == 0, "photo", "video_frame")
+    data["kinds"] = np.where(np.arange(64) % 3 == 0, "video_frame", "photo")
     np.savez(path, **data)
     real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
     assert set(real.source) == {"real", "real video"}
@@ -185,6 +185,36 @@ def test_video_frames_are_trained_on_but_never_scored(tmp_path, pretrained):
                                          folds=2, resamples=20, log=lambda _: None)
     photos = (real.source == "real") & (confidences >= evaluate.EVAL_MIN_CONFIDENCE)
     assert result["rows"] == int(photos.sum())
+    # scored apart, out of fold: every source here also has photos
+    assert set(real.groups[real.source == "real video"]) <= set(real.groups[photos])
+    assert result["videos"]["rows"] == int(np.sum(real.source == "real video"))
+    assert set(result["videos"]["methods"]) >= {evaluate.OURS, "formnet, synthetic only"}
+
+
+def test_videos_follow_their_source_fold_and_leave_the_photo_folds_alone():
+    from training.splits import group_kfold
+    from training.train_form import ClipSet
+
+    rng = np.random.default_rng(5)
+    photo_groups = np.array([f"g{i % 7}" for i in range(40)])
+    video_groups = np.array(["g1"] * 5 + ["g4"] * 3 + ["video_only"] * 4)
+    groups = np.concatenate([photo_groups, video_groups])
+    count = len(groups)
+    real = ClipSet(keypoints=rng.uniform(0, 100, (count, 2, 16, 3)).astype(np.float32),
+                   image_sizes=np.ones((count, 2), np.float32),
+                   labels=rng.integers(0, 4, count), view=np.ones(count, np.float32),
+                   groups=groups,
+                   source=np.array(["real"] * 40 + ["real video"] * 12))
+    splits, tested = evaluate._photo_folds(real, 3, np.random.default_rng(77))
+    photo_only = group_kfold(photo_groups, 3, np.random.default_rng(77))
+    video = np.arange(40, count)
+    for (train, test), (_, photo_test) in zip(splits, photo_only, strict=True):
+        np.testing.assert_array_equal(test[test < 40], photo_test)  # photo folds unchanged
+        test_groups = set(groups[test])
+        assert not test_groups & set(groups[train])  # no test source is trained on
+        assert set(video[np.isin(groups[video], list(test_groups))]) <= set(test)
+    assert tested[40:48].all() and not tested[48:].any() and not tested[:40].any()
+    assert all(set(range(48, count)) <= set(train) for train, _ in splits)
 
 
 def test_an_ensemble_is_fine_tuned_member_by_member_per_fold(tmp_path, pretrained, monkeypatch):

@@ -37,6 +37,7 @@ from engine.form import FORM_LABELS, UNKNOWN_LABEL, FormClassifier
 from engine.models.ensemble import ModelAverage
 from engine.skeleton import rotate_in_plane
 from engine.verdict import BANANA_INDEX, STRAIGHT_INDEX
+from training.splits import group_kfold
 
 OURS = "formnet (ours)"
 
@@ -377,8 +378,13 @@ EVAL_MIN_CONFIDENCE = 0.5
 
 
 def _predict_real(classifier: FormClassifier, real) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 4) probabilities and (N,) can-judge flags of one-frame real clips."""
-    verdicts = classifier.predict_batch([k[-1:] for k in real.keypoints])
+    """(N, 4) probabilities and (N,) can-judge flags of real rows.
+
+    A photo is judged as a photo (one frame); a video row keeps its clip's motion.
+    """
+    verdicts = classifier.predict_batch([
+        k if source == "real video" else k[-1:]
+        for k, source in zip(real.keypoints, real.source, strict=True)])
     probabilities = np.array([[v.probabilities[n] for n in FORM_LABELS] for v in verdicts])
     return probabilities, np.array([v.can_judge for v in verdicts])
 
@@ -404,7 +410,9 @@ def grouped_evaluation(
     same data (synthetic training frames + those real rows) and, apart, on the real rows
     alone. "formnet, synthetic only" is the pretrained model without any real data. Scored
     out of fold on rows with confidence >= ``EVAL_MIN_CONFIDENCE``; straight/banana rows of
-    front/back views below it are scored only for "cannot judge" (turn sideways).
+    front/back views below it are scored only for "cannot judge" (turn sideways). Folds are
+    drawn over the photos; video rows (``pose_cache --videos-only`` frames or
+    ``--video-clips`` clips) follow their source's fold and are scored apart ("videos").
 
     Args:
         pretrained: the synthetic-only classifier (its model, a single one or a
@@ -421,16 +429,16 @@ def grouped_evaluation(
 
     Returns:
         ``{"methods": {name: {"metrics", "ci95"}}, "hidden_view_cannot_judge": {...},
+        "videos": {"methods": {name: metrics}, "rows", "groups", "class_counts"}`` (video
+        rows out of fold),
         "folds", "rows", "groups", "class_counts"}``.
     """
     from training.baselines import fit_baselines
-    from training.splits import group_kfold
     from training.train_form import finetune_members
 
     # Folds and bootstrap draws do not follow the training seed: runs of other seeds are
     # scored on the same folds (seed 0's, as every figure before this was).
-    rng = np.random.default_rng(77)
-    splits = group_kfold(real.groups, folds, rng)
+    splits, video_tested = _photo_folds(real, folds, np.random.default_rng(77))
     truth = real.labels
     count = len(truth)
     probabilities = {OURS: np.zeros((count, len(FORM_LABELS)))}
@@ -463,7 +471,7 @@ def grouped_evaluation(
             f"{len(np.unique(fold_test.groups))} groups")
     for name, p in probabilities.items():
         predicted[name] = p.argmax(-1)
-    # Video frames are a handful of people's footage labeled from notes: trained on only.
+    # Video rows are a handful of people's footage labeled from notes: scored apart below.
     scored = (confidences >= EVAL_MIN_CONFIDENCE) & (real.source == "real")
     order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
     methods = {}
@@ -476,6 +484,12 @@ def grouped_evaluation(
             "ci95": bootstrap_intervals(*args, real.groups[scored],
                                         np.random.default_rng(78), resamples),
         }
+    videos = {
+        name: real_metrics(truth[video_tested], predicted[name][video_tested],
+                           probabilities[name][video_tested, BANANA_INDEX]
+                           if name in probabilities else None)
+        for name in order
+    } if video_tested.any() else {}
     hidden = ((confidences < EVAL_MIN_CONFIDENCE) & (real.source == "real") & (real.view == 0)
               & np.isin(truth, (STRAIGHT_INDEX, BANANA_INDEX)))
     return {
@@ -489,7 +503,38 @@ def grouped_evaluation(
         "rows": int(scored.sum()),
         "groups": int(len(np.unique(real.groups[scored]))),
         "class_counts": np.bincount(truth[scored], minlength=len(FORM_LABELS)).tolist(),
+        "videos": {
+            "methods": videos,
+            "rows": int(video_tested.sum()),
+            "groups": int(len(np.unique(real.groups[video_tested]))),
+            "class_counts": np.bincount(truth[video_tested],
+                                        minlength=len(FORM_LABELS)).tolist(),
+        },
     }
+
+
+def _photo_folds(real, folds: int, rng: np.random.Generator
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Grouped folds of the photo rows, with each video row on its group's side.
+
+    The folds are drawn over the photos alone, so adding videos leaves them as they were. A
+    video row whose group (source) has photos in a fold's test side is tested there, never
+    trained on in that fold; the other video rows are trained on in every fold.
+
+    Returns:
+        ``folds`` (train_idx, test_idx) pairs over all rows, and the (N,) mask of video rows
+        that some fold tests.
+    """
+    photo = np.flatnonzero(real.source == "real")
+    video = np.flatnonzero(real.source != "real")
+    splits, video_tested = [], np.zeros(len(real.labels), bool)
+    for _, test in group_kfold(real.groups[photo], folds, rng):
+        test_groups = np.unique(real.groups[photo[test]])
+        video_test = video[np.isin(real.groups[video], test_groups)]
+        video_tested[video_test] = True
+        test_idx = np.sort(np.concatenate([photo[test], video_test]))
+        splits.append((np.setdiff1d(np.arange(len(real.labels)), test_idx), test_idx))
+    return splits, video_tested
 
 
 def format_grouped(result: dict) -> str:
@@ -506,6 +551,15 @@ def format_grouped(result: dict) -> str:
             value, (low, high) = m["metrics"][key], m["ci95"][key]
             cells.append("n/a" if np.isnan(value) else f"{value:.3f} [{low:.2f},{high:.2f}]")
         lines.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
+    videos = result.get("videos", {})
+    if videos.get("methods"):
+        lines.append(f"video rows out of fold (real motion; trained on in the other folds, not in "
+                     f"the figures above): {videos['rows']} rows, {videos['groups']} sources, "
+                     f"counts {videos['class_counts']}; too few sources for intervals")
+        lines.append(f"{'method':<28}" + "".join(f"{h:>20}" for h in heads))
+        for name, m in videos["methods"].items():
+            lines.append(f"{name:<28}" + "".join(
+                f"{'n/a' if np.isnan(m[key]) else f'{m[key]:.3f}':>20}" for key in keys))
     for name, h in result["hidden_view_cannot_judge"].items():
         lines.append(f"front/back straight+banana rows (conf < {EVAL_MIN_CONFIDENCE}): {name} "
                      f"says 'cannot judge' on {h['share_cannot_judge']:.2f} of {h['rows']}")
