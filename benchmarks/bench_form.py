@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/bench_form.py --dev-cache cache/handstand_dev_blazepose.npz \
         [--weights weights/form_handstand.pt] [--report DIR] [--skip-eval] [--roll-sweep [DEG ...]]
-    python benchmarks/bench_form.py --real PATH/handstand_dev PATH/handstand_more [--folds 5]
+    python benchmarks/bench_form.py --real PATH/handstand_dev PATH/handstand_more [--folds 5] \
+        [--video-clips [--set video_repeat=0]]
 
 In one run: (1) ``training.evaluate`` on held-out synthetic clips and photos and on the real
 dev photos (BlazePose keypoints cached by ``training.pose_cache``): our model versus majority
@@ -16,6 +17,8 @@ With ``--real DIR...`` (labeled data folders; their BlazePose caches are built i
 ``training.evaluate.grouped_evaluation`` instead: folds by person/source over every real row
 with confidence >= 0.5, our configuration fine-tuned per fold against the synthetic-only model
 and the baselines fitted on the same folds, each figure with its bootstrap 95 % interval.
+``--video-clips`` adds the folders' videos as real 16-frame clips (``training.pose_cache
+--video-clips``), scored out of fold apart from the photos: the temporal model on real motion.
 Goals on the grouped real figures: straight-vs-banana balanced accuracy >= 0.90, macro-F1 >=
 0.80, ahead of every baseline; <= 1 ms per clip on the CPU.
 """
@@ -132,9 +135,13 @@ def roll_sweep(weights: str, dev_cache: Path, angles: list[float]) -> None:
               f"{scores['macro_f1']:.3f}")
 
 
-def real_caches(folders: list[Path], cache_dir: Path = Path("cache")) -> list[Path]:
-    """The BlazePose cache of each labeled data folder, built when missing."""
-    from training.pose_cache import build_cache
+def real_caches(folders: list[Path], cache_dir: Path = Path("cache"),
+                video_clips: bool = False) -> list[Path]:
+    """The BlazePose cache of each labeled data folder, built when missing.
+
+    With ``video_clips`` also each folder's cache of its videos' clips (when it lists videos).
+    """
+    from training.pose_cache import build_cache, build_clip_cache, read_label_csv
 
     out = []
     for folder in folders:
@@ -143,6 +150,13 @@ def real_caches(folders: list[Path], cache_dir: Path = Path("cache")) -> list[Pa
             print(f"building {cache} (BlazePose on every photo of {folder})")
             build_cache(folder, cache)
         out.append(cache)
+        has_videos = any(row["label"] == "video" for row in read_label_csv(folder / "labels.csv"))
+        if video_clips and has_videos:
+            clips = cache_dir / f"{folder.name}_video_clips.npz"
+            if not clips.is_file():
+                print(f"building {clips} (BlazePose tracking through every labeled video range)")
+                build_clip_cache(folder, clips)
+            out.append(clips)
     return out
 
 
@@ -157,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", nargs="+", type=Path, metavar="DIR",
                         help="labeled real data folders (labels.csv): grouped evaluation")
     parser.add_argument("--folds", type=int, default=5, help="grouped folds (with --real)")
+    parser.add_argument("--video-clips", action="store_true",
+                        help="with --real: also the folders' videos as real clips, scored out "
+                             "of fold apart from the photos (trained on unless --set "
+                             "video_repeat=0)")
     parser.add_argument("--pretrained", nargs="+", metavar="PT",
                         help="synthetic-only checkpoints of the weights' configuration, one "
                              "per ensemble member (with --real; default: rerun the pretraining)")
@@ -176,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.real and not args.skip_eval:
             from training.evaluate import grouped_from_checkpoint
 
-            grouped_from_checkpoint(args.weights, real_caches(args.real), folds=args.folds,
+            grouped_from_checkpoint(args.weights, real_caches(args.real,
+                                                              video_clips=args.video_clips),
+                                    folds=args.folds,
                                     pretrained_weights=args.pretrained,
                                     config_overrides=args.overrides)
         elif not args.skip_eval:

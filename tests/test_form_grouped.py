@@ -6,6 +6,8 @@ No shared data: the "real" rows are stand-in photos written into a cache of the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_form_training import _tiny_config, standin_generate
@@ -299,3 +301,34 @@ def test_video_clips_are_real_motion_inside_the_labeled_ranges(tmp_path, monkeyp
     # grouped as photos are (by source): a video and its repository's photos share a fold
     assert set(real.source) == {"real video"}
     assert set(real.groups) == {f"{tmp_path.name}:owner/repo"}
+
+
+def test_video_rows_are_repeated_apart_or_only_scored(tmp_path, pretrained, monkeypatch):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(8), count=48, groups=5)  # videos share sources
+    data = dict(np.load(path))
+    data["kinds"] = np.where(np.arange(48) % 3 == 0, "video_clip", "photo")
+    np.savez(path, **data)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    mixes = []
+    monkeypatch.setattr(train_form, "train_model",
+                        lambda config, mix, val, log, init: (mixes.append(mix), init, 1.0, {})[1:])
+    settings = dataclasses.replace(config, real_repeat=3, video_repeat=1)
+    train_form.finetune_on_real(settings, classifier.model, train, real, val, log=lambda _: None)
+    sources = list(mixes[-1].source)
+    videos = int(np.sum(real.source == "real video"))
+    assert videos and sources.count("real") == 3 * (len(real) - videos)
+    assert sources.count("real video") == videos
+    seen = []
+
+    def recording(config, model, synthetic, real_train, val, log):
+        seen.append(set(real_train.source))
+        return model, 1.0, {}
+
+    monkeypatch.setattr(train_form, "finetune_on_real", recording)
+    result = evaluate.grouped_evaluation(
+        classifier, dataclasses.replace(config, video_repeat=0), [train], val, real,
+        confidences, folds=2, resamples=10, log=lambda _: None)
+    assert seen == [{"real"}, {"real"}]  # never trained on ...
+    assert result["videos"]["rows"] == videos  # ... and still scored out of fold

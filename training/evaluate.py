@@ -450,6 +450,8 @@ def grouped_evaluation(
     synthetic_train = synthetic_trains[0]
     synthetic_frames = last_frames(synthetic_train.keypoints)
     for k, (train_idx, test_idx) in enumerate(splits):
+        if config.video_repeat == 0:  # video rows scored only: no method trains on them
+            train_idx = train_idx[real.source[train_idx] == "real"]
         fold_train, fold_test = real.subset(train_idx), real.subset(test_idx)
         model, temperature, _ = finetune_members(
             config, pretrained.model, synthetic_trains, fold_train, synthetic_val,

@@ -114,6 +114,9 @@ class FormTrainConfig:
         finetune_synthetic_clips: synthetic training clips kept in the mix (co-training, so
             the real rows do not make the model forget the generator's poses).
         real_repeat: how many times each real row is repeated per fine-tuning epoch.
+        video_repeat: the same for real video rows (``pose_cache --videos-only`` frames or
+            ``--video-clips`` clips in ``real_caches``); 0: never trained on (a grouped
+            evaluation still scores them).
         real_roll_degrees: ``roll_degrees`` while fine-tuning.
         confidence_as_target: a straight or banana row's label confidence c becomes its soft
             target (c on its label, 1 - c on the other of the two; loss weight 1) instead of
@@ -157,6 +160,7 @@ class FormTrainConfig:
     finetune_learning_rate: float = 1e-4
     finetune_synthetic_clips: int = 2000
     real_repeat: int = 8
+    video_repeat: int = 8
     real_roll_degrees: float = 8.0
     confidence_as_target: bool = True
     ensemble_members: int = 1
@@ -561,7 +565,8 @@ def finetune_on_real(
     """Fine-tunes a synthetically pretrained model on real rows co-trained with synthetic clips.
 
     The mix is the first ``finetune_synthetic_clips`` synthetic training clips plus every real
-    row repeated ``real_repeat`` times (weighted by its label confidence), trained for
+    row repeated ``real_repeat`` times (video rows ``video_repeat`` times; weighted by the
+    label confidence), trained for
     ``finetune_epochs`` with camera roll ``real_roll_degrees`` on top of the usual
     augmentation (mirror included).
 
@@ -570,13 +575,18 @@ def finetune_on_real(
     """
     synthetic = synthetic_train.subset(np.arange(min(config.finetune_synthetic_clips,
                                                      len(synthetic_train))))
-    repeated = real_train.subset(np.tile(np.arange(len(real_train)), config.real_repeat))
+    video = real_train.source == "real video"
+    repeated = real_train.subset(np.concatenate([
+        np.tile(np.flatnonzero(~video), config.real_repeat),
+        np.tile(np.flatnonzero(video), config.video_repeat),
+    ]))
     mix = ClipSet.concatenate([synthetic, repeated])
     tuned = dataclasses.replace(
         config, epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
         roll_degrees=config.real_roll_degrees, seed=config.seed + 500,
     )
-    log(f"fine-tuning on {len(real_train)} real rows x {config.real_repeat} + "
+    videos = f" (video rows x {config.video_repeat})" if video.any() else ""
+    log(f"fine-tuning on {len(real_train)} real rows x {config.real_repeat}{videos} + "
         f"{len(synthetic)} synthetic clips")
     return train_model(tuned, mix, val, log, init=pretrained)
 
