@@ -173,9 +173,17 @@ def _print_written(paths) -> None:
 
 def _run_photos(args: argparse.Namespace, stop, locks: contextlib.ExitStack) -> int:
     from coach.recorder import OutputLock, check_writable
-    from engine.media import list_images
+    from engine.media import MediaError, check_readable_file, list_images
 
     images = list_images(args.image)
+    problems = []
+    for path in images:
+        try:
+            check_readable_file(path, "image")
+        except MediaError as error:
+            problems.append(error)
+    if len(problems) == len(images):  # nothing to analyze: say so before loading any model
+        raise problems[0]
     for path in (args.json, args.explain):
         if path is not None:
             check_writable(path)

@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 
 from coach.errors import OutputError
-from coach.reports import clip_ending_at, read_frames
+from coach.reports import clip_ending_at
 from engine.draw import draw_skeleton, ui_scale
+from engine.media import read_video_frames
 from engine.verdict import STRAIGHT_LABEL
 
 THUMB_HEIGHT = 240
@@ -172,7 +173,7 @@ longest straight hold <b>{summary.get('longest_straight_hold_seconds', 0):.2f} s
 def _strips(records, attempts, video, classifier, ideal) -> str:
     moments = [_moments(records, attempt) for attempt in attempts]
     wanted = {i for pair in moments for i in pair if i is not None}
-    frames = read_frames(video, wanted) if video is not None else {}
+    frames = read_video_frames(video, wanted) if video is not None else {}
     blocks = []
     for number, (best, worst) in enumerate(moments, 1):
         figures = []

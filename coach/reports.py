@@ -8,34 +8,12 @@ import numpy as np
 
 from coach.errors import InputError, printable
 from coach.recorder import check_writable, output_error
-from engine.media import open_video
+from engine.media import read_video_frames
 from engine.skeleton import NUM_JOINTS
 
 
-def read_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
-    """Decodes the frames with the given indices in one pass (any file name).
-
-    Returns:
-        index -> (H, W, 3) uint8 BGR for the indices that decode (missing ones are left out).
-    """
-    frames: dict[int, np.ndarray] = {}
-    if not indices:
-        return frames
-    capture = open_video(video)
-    try:
-        for index in range(max(indices) + 1):
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index in indices:
-                frames[index] = bgr
-    finally:
-        capture.release()
-    return frames
-
-
 def _frame_at(video: Path, index: int) -> np.ndarray:
-    frame = read_frames(video, {index}).get(index)
+    frame = read_video_frames(video, {index}).get(index)
     if frame is None:
         raise InputError(f"cannot re-read frame {index} of {printable(video)}")
     return frame

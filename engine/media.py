@@ -223,6 +223,29 @@ def iter_media_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             raise MediaError(f"no such file or folder: {path}")
 
 
+def read_video_frames(path: Path | str, indices: set[int]) -> dict[int, np.ndarray]:
+    """Decodes the frames with the given indices in one pass (exact: no seeking; any name).
+
+    Returns:
+        index -> (H, W, 3) uint8 BGR for the indices that decode (missing ones are left out).
+    """
+    frames: dict[int, np.ndarray] = {}
+    if not indices:
+        return frames
+    capture = open_video(path)
+    try:
+        for index in range(max(indices) + 1):
+            if not capture.grab():
+                break
+            if index in indices:
+                ok, bgr = capture.retrieve()
+                if ok and bgr is not None and bgr.size:
+                    frames[index] = ensure_bgr(bgr)
+    finally:
+        capture.release()
+    return frames
+
+
 class FrameReader:
     """Reads images and video frames, keeping video files open for fast sequential access.
 

@@ -6,7 +6,7 @@ import pytest
 
 from coach.errors import CameraLostError, InputError
 from coach.sources import CameraSource, VideoFileSource
-from engine.media import MediaError, list_images, read_image
+from engine.media import MediaError, list_images, read_image, read_video_frames
 
 
 def write_video(path, frames: int, size=(96, 64), fps=25.0):
@@ -31,6 +31,14 @@ def test_video_file_source_delivers_every_frame_in_order(tmp_path):
     assert frames[5].timestamp == pytest.approx(5 / 25)
     greens = [int(f.bgr[:, :, 1].mean()) for f in frames]
     assert all(abs(g - i * 10) <= 3 for i, g in enumerate(greens))
+
+
+def test_read_video_frames_returns_exactly_the_asked_frames(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", 12)
+    frames = read_video_frames(path, {0, 7, 11, 30})
+    assert sorted(frames) == [0, 7, 11]  # 30 is past the end: left out
+    assert all(abs(int(frames[i][:, :, 1].mean()) - i * 10) <= 3 for i in frames)
+    assert read_video_frames(path, set()) == {}
 
 
 def _written(path, data: bytes):

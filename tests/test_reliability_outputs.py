@@ -58,6 +58,18 @@ def test_devices_and_pipes_are_not_regular_files(tmp_path, capsys, flag, device)
     assert "not a regular file" in the_error(err) and str(device) in err
 
 
+def test_photos_that_are_all_unusable_fail_before_any_model_loads(tmp_path, capsys,
+                                                                   monkeypatch):
+    def no_models(*_args, **_kwargs):
+        raise AssertionError("models loaded for photos that cannot be read")
+
+    monkeypatch.setattr(cli, "_build_analyzer", no_models)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    code, _, err = run_main(capsys, "--image", "/dev/zero", str(empty))
+    assert code == EXIT_INPUT and "not a regular file" in the_error(err)
+
+
 @pytest.mark.parametrize("camera", ["abc", "-1", "1.5"])
 def test_camera_must_be_an_index_or_a_device(capsys, camera):
     code, _, err = run_main(capsys, "--camera", camera, "--no-window")

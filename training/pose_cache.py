@@ -44,7 +44,7 @@ from engine import skeleton
 from engine.checkpoint import TRAINING_FRAME_RATE
 from engine.clip import ClipBuffer
 from engine.glitches import PoseGlitchFilter
-from engine.media import open_video
+from engine.media import MediaError, open_video, read_image
 from engine.pose.blazepose import NUM_LANDMARKS, BlazePoseBackend
 from training.silhouette import SILHOUETTE_SIZE, align_silhouette
 
@@ -158,8 +158,11 @@ def video_frame_rows(rows: list[dict[str, str]], fps: float) -> list[dict[str, s
 def _read_image(data_dir: Path, row: dict[str, str]) -> np.ndarray | None:
     """The image of a row: a photo, or a video's frame at ``row["time"]`` seconds."""
     if "video" not in row:
-        return cv2.imread(str(data_dir / row["file"]), cv2.IMREAD_COLOR)
-    capture = cv2.VideoCapture(str(data_dir / row["video"]))
+        try:
+            return read_image(data_dir / row["file"])
+        except MediaError:
+            return None
+    capture = open_video(data_dir / row["video"])
     capture.set(cv2.CAP_PROP_POS_MSEC, float(row["time"]) * 1000.0)
     ok, image = capture.read()
     capture.release()
