@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from report_check import read_report
 
 from training.baselines import (
@@ -101,3 +102,14 @@ def test_report_writes_figures_and_html(tmp_path):
     assert section[OURS]["accuracy"] == pytest.approx(5 / 6)
     assert "probabilities" not in section[OURS]  # the raw outputs stay out of the summary
     assert len(section[OURS]["reliability"]) > 0
+
+
+def test_keypoint_mlp_is_seeded_alone_and_leaves_the_global_generator_alone():
+    frames, labels = _dataset(np.random.default_rng(1))
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = KeypointMlpBaseline(epochs=3, seed=4).fit(frames, labels).predict(frames)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's draws are unchanged
+    again = KeypointMlpBaseline(epochs=3, seed=4).fit(frames, labels).predict(frames)
+    np.testing.assert_array_equal(first, again)

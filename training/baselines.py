@@ -222,23 +222,27 @@ class KeypointMlpBaseline:
     def fit(self, frames: np.ndarray, labels: np.ndarray) -> KeypointMlpBaseline:
         """Trains with Adam and cross-entropy, batch 64."""
         generator = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
-        self.model = nn.Sequential(
-            nn.Linear(32, 128), nn.ReLU6(), nn.Dropout(0.5),
-            nn.Linear(128, 64), nn.ReLU6(), nn.Dropout(0.5),
-            nn.Linear(64, len(FORM_LABELS)),
-        )
-        inputs, targets = self._inputs(frames), torch.as_tensor(labels, dtype=torch.long)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.model.train()
-        for _ in range(self.epochs):
-            order = torch.randperm(len(inputs), generator=generator)
-            for start in range(0, len(order), 64):
-                batch = order[start : start + 64]
-                loss = nn.functional.cross_entropy(self.model(inputs[batch]), targets[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+        # nn.Linear's initialization and nn.Dropout take no generator: they draw from torch's
+        # global one, seeded here inside a fork so the caller's random state is left as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.model = nn.Sequential(
+                nn.Linear(32, 128), nn.ReLU6(), nn.Dropout(0.5),
+                nn.Linear(128, 64), nn.ReLU6(), nn.Dropout(0.5),
+                nn.Linear(64, len(FORM_LABELS)),
+            )
+            inputs, targets = self._inputs(frames), torch.as_tensor(labels, dtype=torch.long)
+            optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+            self.model.train()
+            for _ in range(self.epochs):
+                order = torch.randperm(len(inputs), generator=generator)
+                for start in range(0, len(order), 64):
+                    batch = order[start : start + 64]
+                    loss = nn.functional.cross_entropy(self.model(inputs[batch]),
+                                                       targets[batch])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
         self.model.eval()
         return self
 
