@@ -332,3 +332,5 @@ def test_video_rows_are_repeated_apart_or_only_scored(tmp_path, pretrained, monk
         confidences, folds=2, resamples=10, log=lambda _: None)
     assert seen == [{"real"}, {"real"}]  # never trained on ...
     assert result["videos"]["rows"] == videos  # ... and still scored out of fold
+    assert not result["videos"]["trained_on"]
+    assert "never trained on" in evaluate.format_grouped(result)

@@ -507,6 +507,7 @@ def grouped_evaluation(
         "class_counts": np.bincount(truth[scored], minlength=len(FORM_LABELS)).tolist(),
         "videos": {
             "methods": videos,
+            "trained_on": config.video_repeat > 0,
             "rows": int(video_tested.sum()),
             "groups": int(len(np.unique(real.groups[video_tested]))),
             "class_counts": np.bincount(truth[video_tested],
@@ -555,9 +556,11 @@ def format_grouped(result: dict) -> str:
         lines.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
     videos = result.get("videos", {})
     if videos.get("methods"):
-        lines.append(f"video rows out of fold (real motion; trained on in the other folds, not in "
-                     f"the figures above): {videos['rows']} rows, {videos['groups']} sources, "
-                     f"counts {videos['class_counts']}; too few sources for intervals")
+        use = ("trained on in the other folds" if videos.get("trained_on", True)
+               else "never trained on")
+        lines.append(f"video rows out of fold (real motion; {use}; not in the figures above): "
+                     f"{videos['rows']} rows, {videos['groups']} sources, counts "
+                     f"{videos['class_counts']}; too few sources for intervals")
         lines.append(f"{'method':<28}" + "".join(f"{h:>20}" for h in heads))
         for name, m in videos["methods"].items():
             lines.append(f"{name:<28}" + "".join(
