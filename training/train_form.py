@@ -727,6 +727,18 @@ def card_markdown(card: dict) -> str:
                      f"{entry['ci95'][k][1]:.2f}]"
                      for k in ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc")]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        videos = grouped.get("videos") or {}
+        if videos.get("methods"):
+            use = "trained on in the other folds" if videos.get("trained_on", True) else (
+                "never trained on")
+            lines += ["", f"Real video clips out of fold ({videos['rows']} clips, "
+                      f"{videos['groups']} sources, {use}; too few sources for intervals):", "",
+                      "| method | balanced acc. straight/banana | macro-F1 | recall other "
+                      "handstand |", "|---|---|---|---|"]
+            for method, metrics in videos["methods"].items():
+                lines.append(f"| {method} | {metrics['straight_banana_balanced_accuracy']:.3f} | "
+                             f"{metrics['macro_f1']:.3f} | "
+                             f"{metrics['recall_other_handstand']:.3f} |")
     lines += ["", "Full configuration and confusion matrices: the JSON card beside this file.", ""]
     return "\n".join(lines)
 
