@@ -143,20 +143,21 @@ def real_caches(folders: list[Path], cache_dir: Path = Path("cache"),
     """
     from training.pose_cache import build_cache, build_clip_cache, read_label_csv
 
+    def cached(folder: Path, path: Path, build, what: str) -> Path:
+        if not path.is_file():
+            print(f"building {path} ({what})")
+            build(folder, path)
+        return path
+
     out = []
     for folder in folders:
-        cache = cache_dir / f"{folder.name}_blazepose.npz"
-        if not cache.is_file():
-            print(f"building {cache} (BlazePose on every photo of {folder})")
-            build_cache(folder, cache)
-        out.append(cache)
+        out.append(cached(folder, cache_dir / f"{folder.name}_blazepose.npz", build_cache,
+                          f"BlazePose on every photo of {folder}"))
         has_videos = any(row["label"] == "video" for row in read_label_csv(folder / "labels.csv"))
         if video_clips and has_videos:
-            clips = cache_dir / f"{folder.name}_video_clips.npz"
-            if not clips.is_file():
-                print(f"building {clips} (BlazePose tracking through every labeled video range)")
-                build_clip_cache(folder, clips)
-            out.append(clips)
+            out.append(cached(folder, cache_dir / f"{folder.name}_video_clips.npz",
+                              build_clip_cache,
+                              "BlazePose tracking through every labeled video range"))
     return out
 
 

@@ -334,3 +334,29 @@ def test_video_rows_are_repeated_apart_or_only_scored(tmp_path, pretrained, monk
     assert result["videos"]["rows"] == videos  # ... and still scored out of fold
     assert not result["videos"]["trained_on"]
     assert "never trained on" in evaluate.format_grouped(result)
+
+
+def test_group_repeats_even_out_sources_of_different_sizes():
+    groups = np.array(["yoga"] * 64 + ["hallway"] * 16 + [f"site{i}" for i in range(4)])
+    assert np.all(train_form.group_repeats(groups, 8, 0.0) == 8)
+    counts = train_form.group_repeats(groups, 8, 0.5)
+    assert counts[0] < counts[64] < counts[-1]  # a row of a big source counts least
+    per_group = {g: counts[groups == g].sum() for g in ("yoga", "hallway", "site0")}
+    assert per_group["yoga"] > per_group["hallway"] > per_group["site0"]  # ... but still most
+    assert abs(counts.sum() - 8 * len(groups)) <= 0.05 * 8 * len(groups)  # rounding aside
+    assert counts.min() >= 1 and len(train_form.group_repeats(groups[:0], 8, 0.5)) == 0
+
+
+def test_finetuning_mix_follows_the_group_exponent(tmp_path, pretrained, monkeypatch):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(9), count=40, groups=4)
+    real, _, _ = evaluate.load_real_rows([path], clip_length=8)
+    mixes = []
+    monkeypatch.setattr(train_form, "train_model",
+                        lambda config, mix, val, log, init: (mixes.append(mix), init, 1.0, {})[1:])
+    settings = dataclasses.replace(config, real_repeat=4, real_group_exponent=0.5)
+    train_form.finetune_on_real(settings, classifier.model, train, real, val, log=lambda _: None)
+    real_rows = mixes[-1].source == "real"
+    expected = train_form.group_repeats(real.groups, 4, 0.5)
+    assert real_rows.sum() == expected.sum()

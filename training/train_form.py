@@ -114,6 +114,9 @@ class FormTrainConfig:
         finetune_synthetic_clips: synthetic training clips kept in the mix (co-training, so
             the real rows do not make the model forget the generator's poses).
         real_repeat: how many times each real row is repeated per fine-tuning epoch.
+        real_group_exponent: e > 0 evens out the sources: a row of a group (person/source)
+            with n rows is repeated in proportion to n ** -e (at least once; the total stays
+            about ``real_repeat`` per row); 0: every row ``real_repeat`` times.
         video_repeat: the same for real video rows (``pose_cache --videos-only`` frames or
             ``--video-clips`` clips in ``real_caches``); 0: never trained on (a grouped
             evaluation still scores them).
@@ -160,6 +163,7 @@ class FormTrainConfig:
     finetune_learning_rate: float = 1e-4
     finetune_synthetic_clips: int = 2000
     real_repeat: int = 8
+    real_group_exponent: float = 0.0
     video_repeat: int = 8
     real_roll_degrees: float = 8.0
     confidence_as_target: bool = True
@@ -554,6 +558,24 @@ def train_model(
     return _calibrated(model, val_features, val_labels, log)
 
 
+def group_repeats(groups: np.ndarray, repeat: int, exponent: float) -> np.ndarray:
+    """Per-row repeat counts that even out groups of different sizes.
+
+    Args:
+        groups: (N,) group of each row.
+        repeat: mean repeats per row.
+        exponent: a row of a group with n rows weighs n ** -exponent (0: all alike).
+
+    Returns:
+        (N,) int64 counts >= 1, summing to about ``repeat * N``.
+    """
+    if len(groups) == 0:
+        return np.zeros(0, np.int64)
+    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    weight = sizes[inverse].astype(np.float64) ** -exponent
+    return np.maximum(1, np.round(repeat * weight * len(weight) / weight.sum())).astype(np.int64)
+
+
 def finetune_on_real(
     config: FormTrainConfig,
     pretrained: nn.Module,
@@ -576,8 +598,12 @@ def finetune_on_real(
     synthetic = synthetic_train.subset(np.arange(min(config.finetune_synthetic_clips,
                                                      len(synthetic_train))))
     video = real_train.source == "real video"
+    photos = np.flatnonzero(~video)
+    counts = group_repeats(real_train.groups[photos], config.real_repeat,
+                           config.real_group_exponent)
     repeated = real_train.subset(np.concatenate([
-        np.tile(np.flatnonzero(~video), config.real_repeat),
+        np.tile(photos, config.real_repeat) if config.real_group_exponent == 0
+        else np.repeat(photos, counts),
         np.tile(np.flatnonzero(video), config.video_repeat),
     ]))
     mix = ClipSet.concatenate([synthetic, repeated])
