@@ -188,9 +188,10 @@ def load_real_rows(paths: list[Path], clip_length: int = 1):
 
     Returns:
         ``(clips, confidences, files)``: a ``training.train_form.ClipSet`` (source "real", or
-        "real video" for frames or clips of videos, trained on but never scored; weight = the
-        labeler's confidence, view 0 for front/back views, 1 for other named views, NaN where
-        the cache names none, groups from the cache) and the (N,) confidences and file names.
+        "real video" for frames or clips of videos, which the grouped evaluation scores apart
+        from the photos; weight = the labeler's confidence, view 0 for front/back views, 1 for
+        other named views, NaN where the cache names none, groups from the cache) and the (N,)
+        confidences and file names.
     """
     from training.train_form import ClipSet
 
@@ -429,9 +430,9 @@ def grouped_evaluation(
 
     Returns:
         ``{"methods": {name: {"metrics", "ci95"}}, "hidden_view_cannot_judge": {...},
-        "videos": {"methods": {name: metrics}, "rows", "groups", "class_counts"}`` (video
-        rows out of fold),
-        "folds", "rows", "groups", "class_counts"}``.
+        "folds", "rows", "groups", "class_counts", "videos": {"methods": {name: metrics},
+        "trained_on", "rows", "groups", "class_counts"}}`` ("videos": the video rows out of
+        fold).
     """
     from training.baselines import fit_baselines
     from training.train_form import finetune_members

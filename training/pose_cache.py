@@ -26,7 +26,7 @@ labeled timeline range goes through BlazePose in tracking mode and the pose-glit
 and every ``1 / --fps`` seconds the clip buffer's 16-frame clip at the model's 30 fps is stored
 when it lies wholly inside the range (``kinds`` ``video_clip``, ``clips`` (N, 16, 16, 3), the
 last frame also as ``keypoints``; ``landmarks`` NaN). These are real motion for the temporal
-model (group = the video's person).
+model, grouped like the photos of their source (``row_group``).
 """
 
 from __future__ import annotations
