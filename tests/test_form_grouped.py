@@ -303,6 +303,15 @@ def test_video_clips_are_real_motion_inside_the_labeled_ranges(tmp_path, monkeyp
     assert set(real.groups) == {f"{tmp_path.name}:owner/repo"}
 
 
+def _finetuning_mix(monkeypatch, settings, classifier, train, real, val):
+    """The clips ``finetune_on_real`` would train on (training itself skipped)."""
+    mixes = []
+    monkeypatch.setattr(train_form, "train_model",
+                        lambda config, mix, val, log, init: (mixes.append(mix), init, 1.0, {})[1:])
+    train_form.finetune_on_real(settings, classifier.model, train, real, val, log=lambda _: None)
+    return mixes[-1]
+
+
 def test_video_rows_are_repeated_apart_or_only_scored(tmp_path, pretrained, monkeypatch):
     config, train, val, classifier = pretrained
     path = tmp_path / "real.npz"
@@ -311,12 +320,8 @@ def test_video_rows_are_repeated_apart_or_only_scored(tmp_path, pretrained, monk
     data["kinds"] = np.where(np.arange(48) % 3 == 0, "video_clip", "photo")
     np.savez(path, **data)
     real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
-    mixes = []
-    monkeypatch.setattr(train_form, "train_model",
-                        lambda config, mix, val, log, init: (mixes.append(mix), init, 1.0, {})[1:])
     settings = dataclasses.replace(config, real_repeat=3, video_repeat=1)
-    train_form.finetune_on_real(settings, classifier.model, train, real, val, log=lambda _: None)
-    sources = list(mixes[-1].source)
+    sources = list(_finetuning_mix(monkeypatch, settings, classifier, train, real, val).source)
     videos = int(np.sum(real.source == "real video"))
     assert videos and sources.count("real") == 3 * (len(real) - videos)
     assert sources.count("real video") == videos
@@ -352,11 +357,8 @@ def test_finetuning_mix_follows_the_group_exponent(tmp_path, pretrained, monkeyp
     path = tmp_path / "real.npz"
     _write_cache(path, np.random.default_rng(9), count=40, groups=4)
     real, _, _ = evaluate.load_real_rows([path], clip_length=8)
-    mixes = []
-    monkeypatch.setattr(train_form, "train_model",
-                        lambda config, mix, val, log, init: (mixes.append(mix), init, 1.0, {})[1:])
     settings = dataclasses.replace(config, real_repeat=4, real_group_exponent=0.5)
-    train_form.finetune_on_real(settings, classifier.model, train, real, val, log=lambda _: None)
-    real_rows = mixes[-1].source == "real"
+    mix = _finetuning_mix(monkeypatch, settings, classifier, train, real, val)
+    real_rows = mix.source == "real"
     expected = train_form.group_repeats(real.groups, 4, 0.5)
     assert real_rows.sum() == expected.sum()
