@@ -356,9 +356,14 @@ def test_finetuning_mix_follows_the_group_exponent(tmp_path, pretrained, monkeyp
     config, train, val, classifier = pretrained
     path = tmp_path / "real.npz"
     _write_cache(path, np.random.default_rng(9), count=40, groups=4)
+    data = dict(np.load(path))
+    data["groups"] = np.array(["big"] * 28 + [f"small{i}" for i in range(12)])  # uneven
+    np.savez(path, **data)
     real, _, _ = evaluate.load_real_rows([path], clip_length=8)
     settings = dataclasses.replace(config, real_repeat=4, real_group_exponent=0.5)
     mix = _finetuning_mix(monkeypatch, settings, classifier, train, real, val)
     real_rows = mix.source == "real"
     expected = train_form.group_repeats(real.groups, 4, 0.5)
-    assert real_rows.sum() == expected.sum()
+    assert real_rows.sum() == expected.sum() != 4 * len(real)
+    big = real.groups == "big"
+    assert np.sum(mix.groups[real_rows] == "big") == expected[big].sum() < 4 * big.sum()
