@@ -292,12 +292,12 @@ def build_clip_cache(data_dir: Path, out_path: Path, clips_per_second: float = 2
             print(f"skipping unreadable video {row['file']}", file=sys.stderr)
             continue
         backend.reset()
+        size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         for clip, label, time in _video_clips(capture, sorted(segments), backend,
                                               clips_per_second, clip_length):
             clips.append(clip)
-            meta.append((row, label, time,
-                         (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                          int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))))
+            meta.append((row, label, time, size))
         capture.release()
     backend.close()
     count = len(clips)

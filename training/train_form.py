@@ -599,13 +599,14 @@ def finetune_on_real(
                                                      len(synthetic_train))))
     video = real_train.source == "real video"
     photos = np.flatnonzero(~video)
-    counts = group_repeats(real_train.groups[photos], config.real_repeat,
-                           config.real_group_exponent)
+    if config.real_group_exponent == 0:  # tile: the row order (and weights) of earlier runs
+        photo_rows = np.tile(photos, config.real_repeat)
+    else:
+        photo_rows = np.repeat(photos, group_repeats(real_train.groups[photos],
+                                                     config.real_repeat,
+                                                     config.real_group_exponent))
     repeated = real_train.subset(np.concatenate([
-        np.tile(photos, config.real_repeat) if config.real_group_exponent == 0
-        else np.repeat(photos, counts),
-        np.tile(np.flatnonzero(video), config.video_repeat),
-    ]))
+        photo_rows, np.tile(np.flatnonzero(video), config.video_repeat)]))
     mix = ClipSet.concatenate([synthetic, repeated])
     tuned = dataclasses.replace(
         config, epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
