@@ -127,8 +127,8 @@ class OutputLock:
         while True:
             try:
                 descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as error:
-                raise output_error(lock_path, error) from None
+            except OSError as error:  # the user named the output, not its hidden lock
+                raise output_error(path, error) from None
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -264,6 +264,22 @@ def test_output_lock_is_exclusive_and_released(tmp_path):
     OutputLock([Path("/dev/null")]).release()  # devices are not locked
 
 
+def test_an_output_whose_lock_cannot_be_made_is_named_not_its_lock(tmp_path, monkeypatch):
+    target = tmp_path / "annotated.mp4"
+    real_open = os.open
+
+    def refuse_locks(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.ENOENT, "No such file or directory")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(recorder.os, "open", refuse_locks)
+    with pytest.raises(OutputError) as raised:
+        OutputLock([target])
+    assert str(raised.value).startswith(f"cannot write {target}: ")
+    assert ".lock" not in str(raised.value)
+
+
 def test_photo_json_is_locked_too(tmp_path, capsys):
     results = tmp_path / "r.json"
     image = tmp_path / "p.png"
