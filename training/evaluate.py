@@ -541,6 +541,12 @@ def _photo_folds(real, folds: int, rng: np.random.Generator
     return splits, video_tested
 
 
+def video_rows_use(videos: dict) -> str:
+    """How a grouped evaluation's video rows were used (its ``"videos"`` entry), in words."""
+    return "trained on in the other folds" if videos.get("trained_on", True) else (
+        "never trained on")
+
+
 def format_grouped(result: dict) -> str:
     """Plain-text table of ``grouped_evaluation``: figures with their 95 % intervals."""
     keys = ["straight_banana_balanced_accuracy", "macro_f1", "banana_auc"]
@@ -557,9 +563,8 @@ def format_grouped(result: dict) -> str:
         lines.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
     videos = result.get("videos", {})
     if videos.get("methods"):
-        use = ("trained on in the other folds" if videos.get("trained_on", True)
-               else "never trained on")
-        lines.append(f"video rows out of fold (real motion; {use}; not in the figures above): "
+        lines.append(f"video rows out of fold (real motion; {video_rows_use(videos)}; not in "
+                     "the figures above): "
                      f"{videos['rows']} rows, {videos['groups']} sources, counts "
                      f"{videos['class_counts']}; too few sources for intervals")
         lines.append(f"{'method':<28}" + "".join(f"{h:>20}" for h in heads))

@@ -756,10 +756,11 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         videos = grouped.get("videos") or {}
         if videos.get("methods"):
-            use = "trained on in the other folds" if videos.get("trained_on", True) else (
-                "never trained on")
+            from training.evaluate import video_rows_use
+
             lines += ["", f"Real video clips out of fold ({videos['rows']} clips, "
-                      f"{videos['groups']} sources, {use}; too few sources for intervals):", "",
+                      f"{videos['groups']} sources, {video_rows_use(videos)}; too few sources "
+                      "for intervals):", "",
                       "| method | balanced acc. straight/banana | macro-F1 | recall other "
                       "handstand |", "|---|---|---|---|"]
             for method, metrics in videos["methods"].items():
