@@ -4,7 +4,7 @@ Usage:
     python benchmarks/bench_form.py --dev-cache cache/handstand_dev_blazepose.npz \
         [--weights weights/form_handstand.pt] [--report DIR] [--skip-eval] [--roll-sweep [DEG ...]]
     python benchmarks/bench_form.py --real PATH/handstand_dev PATH/handstand_more [--folds 5] \
-        [--video-clips [--set video_repeat=0]]
+        [--video-clips [--set video_repeat=0]] [--finetune-seed-offsets 0 101 202]
 
 In one run: (1) ``training.evaluate`` on held-out synthetic clips and photos and on the real
 dev photos (BlazePose keypoints cached by ``training.pose_cache``): our model versus majority
@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score the dev photos rolled by these angles (needs "
                              "--dev-cache; no value: 0 3 5 8 10 12)")
     from training.config import add_set_argument
+    from training.evaluate import add_finetune_seeds_argument
     from training.train_form import FormTrainConfig
 
+    add_finetune_seeds_argument(parser)
     add_set_argument(parser, FormTrainConfig)  # with --real: overrides of the weights' config
     args = parser.parse_args(argv)
     try:
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               video_clips=args.video_clips),
                                     folds=args.folds,
                                     pretrained_weights=args.pretrained,
-                                    config_overrides=args.overrides)
+                                    config_overrides=args.overrides,
+                                    finetune_seed_offsets=args.finetune_seed_offsets)
         elif not args.skip_eval:
             from training.evaluate import evaluate_weights
 

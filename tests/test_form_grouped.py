@@ -131,6 +131,57 @@ def test_finetuning_is_deterministic_and_moves_the_model(tmp_path, pretrained):
                if v.is_floating_point())
 
 
+def test_finetune_seed_offset_changes_only_the_finetuning_seed(tmp_path, pretrained,
+                                                              monkeypatch):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(4))
+    real, _, _ = evaluate.load_real_rows([path], clip_length=8)
+    seeds, mixes = [], []
+    train_model = train_form.train_model
+
+    def recording(tuned, mix, val, log, init=None):
+        seeds.append(tuned.seed)
+        mixes.append(mix.keypoints)
+        return train_model(tuned, mix, val, log, init=init)
+
+    monkeypatch.setattr(train_form, "train_model", recording)
+    runs = [train_form.finetune_on_real(dataclasses.replace(config, finetune_seed_offset=o),
+                                        classifier.model, train, real, val,
+                                        log=lambda _: None)[0] for o in (0, 101)]
+    assert seeds == [config.seed + 500, config.seed + 601]
+    np.testing.assert_array_equal(mixes[0], mixes[1])  # same rows: only the seed moved
+    assert any(not (v == runs[1].state_dict()[k]).all()
+               for k, v in runs[0].state_dict().items() if v.is_floating_point())
+
+
+def test_seed_runs_summary_reads_our_figures_of_each_run():
+    def run(offset, balanced, f1, auc):
+        metrics = {"straight_banana_balanced_accuracy": balanced, "macro_f1": f1,
+                   "banana_auc": auc}
+        return {"config": {"finetune_seed_offset": offset},
+                "methods": {evaluate.OURS: {"metrics": metrics},
+                            "majority": {"metrics": dict.fromkeys(metrics, 0.0)}}}
+
+    summary = evaluate.seed_runs_summary([run(0, 0.8, 0.7, 0.9), run(101, 0.6, 0.5, 0.7)])
+    assert summary["offsets"] == [0, 101]
+    assert summary["mean"]["straight_banana_balanced_accuracy"] == pytest.approx(0.7)
+    assert summary["sd"]["macro_f1"] == pytest.approx(0.1)
+    text = evaluate.format_seed_runs(summary)
+    assert "2 fine-tuning seeds" in text and "101" in text and "0.700 (0.100)" in text
+
+
+def test_grouped_evaluation_without_baselines_scores_ours_alone(tmp_path, pretrained):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(3), count=64, groups=8)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    result = evaluate.grouped_evaluation(classifier, config, [train], val, real, confidences,
+                                         folds=4, resamples=20, baselines=False,
+                                         log=lambda _: None)
+    assert set(result["methods"]) == {evaluate.OURS, "formnet, synthetic only"}
+
+
 def test_roll_augmentation_keeps_bone_lengths():
     config = _tiny_config(roll_degrees=10.0, jitter_std=0.0, outlier_probability=0.0,
                           swap_probability=0.0, drop_probability=0.0, flip_probability=0.0,

@@ -400,6 +400,7 @@ def grouped_evaluation(
     *,
     folds: int = 5,
     resamples: int = 1000,
+    baselines: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Grouped k-fold evaluation on real rows: ours (fine-tuned per fold) against baselines.
@@ -426,6 +427,8 @@ def grouped_evaluation(
         confidences: (N,) labeler confidence of ``real``.
         folds: number of grouped folds.
         resamples: bootstrap resamples for the 95 % intervals.
+        baselines: also fit and score the baselines (False: our model and its synthetic-only
+            start alone, e.g. for further fine-tuning seeds of the same folds).
         log: printer.
 
     Returns:
@@ -466,7 +469,7 @@ def grouped_evaluation(
             ("", np.concatenate([synthetic_frames, train_frames]),
              np.concatenate([synthetic_train.labels, fold_train.labels])),
             (" (real only)", train_frames, fold_train.labels),
-        ):
+        ) if baselines else ():
             for name, baseline in fit_baselines(frames, labels, config.seed).items():
                 out = predicted.setdefault(name + suffix, np.zeros(count, np.int64))
                 out[test_idx] = baseline.predict(test_frames)
@@ -598,7 +601,8 @@ def train_config(checkpoint: Checkpoint, overrides: Overrides | None = None):
 def grouped_from_checkpoint(
     weights: Path | str, real_caches: list[Path], *, folds: int = 5,
     pretrained_weights: Sequence[Path | str] | None = None,
-    config_overrides: Overrides | None = None, log: Callable[[str], None] = print,
+    config_overrides: Overrides | None = None,
+    finetune_seed_offsets: Sequence[int] | None = None, log: Callable[[str], None] = print,
 ) -> dict:
     """``grouped_evaluation`` of a checkpoint's configuration on real caches.
 
@@ -610,6 +614,11 @@ def grouped_from_checkpoint(
     checkpoints of it (one per ensemble member: member k is ``--seed seed + k``); a
     synthetic-only checkpoint is its own pretrained model.
 
+    ``finetune_seed_offsets`` (default: the config's one) fine-tunes the same pretrained
+    model once per offset on the same folds (baselines fitted once, with the first); the
+    result is the first run's, with ``"finetune_seed_runs"`` listing every run's figures for
+    ours and their mean and spread (``format_seed_runs``).
+
     Raises:
         ValueError: ``pretrained_weights`` was itself trained on real rows, or an override
             does not fit the config.
@@ -620,12 +629,14 @@ def grouped_from_checkpoint(
     config = train_config(checkpoint, config_overrides)
     with torch_settings(threads=config.num_threads, deterministic=True):
         return _grouped_from_config(checkpoint, config, real_caches, folds=folds,
-                                    pretrained_weights=pretrained_weights, log=log)
+                                    pretrained_weights=pretrained_weights,
+                                    finetune_seed_offsets=finetune_seed_offsets, log=log)
 
 
 def _grouped_from_config(
     checkpoint: Checkpoint, config, real_caches: list[Path], *, folds: int,
-    pretrained_weights: Sequence[Path | str] | None, log: Callable[[str], None],
+    pretrained_weights: Sequence[Path | str] | None,
+    finetune_seed_offsets: Sequence[int] | None, log: Callable[[str], None],
 ) -> dict:
     from training.train_form import calibrated, default_generator, synthetic_set, train_model
 
@@ -665,11 +676,55 @@ def _grouped_from_config(
     pretrained = FormClassifier(model, temperature=temperature,
                                 clip_length=config.clip_length, checks=checks)
     real, confidences, _ = load_real_rows(real_caches, config.clip_length)
-    result = grouped_evaluation(pretrained, config, trains, val, real, confidences,
-                                folds=folds, log=log)
-    result["config"] = dataclasses.asdict(config)
-    log(format_grouped(result))
-    return result
+    runs = []
+    for run, offset in enumerate(finetune_seed_offsets or [config.finetune_seed_offset]):
+        run_config = dataclasses.replace(config, finetune_seed_offset=offset)
+        result = grouped_evaluation(pretrained, run_config, trains, val, real, confidences,
+                                    folds=folds, baselines=run == 0, log=log)
+        result["config"] = dataclasses.asdict(run_config)
+        log(format_grouped(result))
+        runs.append(result)
+    first = runs[0]
+    if len(runs) > 1:
+        first["finetune_seed_runs"] = seed_runs_summary(runs)
+        log(format_seed_runs(first["finetune_seed_runs"]))
+    return first
+
+
+SEED_RUN_KEYS = ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc")
+
+
+def seed_runs_summary(runs: Sequence[dict]) -> dict:
+    """Our figures of grouped evaluations that differ only in the fine-tuning seed.
+
+    Args:
+        runs: ``grouped_evaluation`` results on the same folds, each with its ``"config"``.
+
+    Returns:
+        ``{"offsets": [...], "runs": [{key: value}], "mean": {key: value}, "sd": {key:
+        value}}`` over ``SEED_RUN_KEYS`` (photos, out of fold; sd is the population one).
+    """
+    figures = [{key: run["methods"][OURS]["metrics"][key] for key in SEED_RUN_KEYS}
+               for run in runs]
+    table = np.array([[f[key] for key in SEED_RUN_KEYS] for f in figures])
+    return {
+        "offsets": [run["config"]["finetune_seed_offset"] for run in runs],
+        "runs": figures,
+        "mean": dict(zip(SEED_RUN_KEYS, table.mean(0).tolist(), strict=True)),
+        "sd": dict(zip(SEED_RUN_KEYS, table.std(0).tolist(), strict=True)),
+    }
+
+
+def format_seed_runs(summary: dict) -> str:
+    """Plain-text table of ``seed_runs_summary``: one line per fine-tuning seed, then the mean."""
+    heads = ["balacc S/B", "macro-F1", "AUC P(ban)"]
+    lines = [f"{OURS} over {len(summary['runs'])} fine-tuning seeds (same folds, photos out "
+             "of fold)", f"{'fine-tuning seed offset':<28}" + "".join(f"{h:>12}" for h in heads)]
+    for offset, figures in zip(summary["offsets"], summary["runs"], strict=True):
+        lines.append(f"{offset:<28}" + "".join(f"{figures[k]:>12.3f}" for k in SEED_RUN_KEYS))
+    lines.append(f"{'mean (sd)':<28}" + "".join(
+        f"{summary['mean'][k]:>6.3f} ({summary['sd'][k]:.3f})" for k in SEED_RUN_KEYS))
+    return "\n".join(lines)
 
 
 def format_table(results: dict) -> str:
@@ -707,6 +762,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pretrained", nargs="+", metavar="PT",
                         help="synthetic-only checkpoints of the weights' configuration, one "
                              "per ensemble member (with --real; default: rerun the pretraining)")
+    add_finetune_seeds_argument(parser)
     from training.config import add_set_argument
     from training.train_form import FormTrainConfig
 
@@ -715,6 +771,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "regenerated from it; with --real, also the fine-tuning settings).\n\n"
                      + parser.epilog)
     return parser.parse_args(argv)
+
+
+def add_finetune_seeds_argument(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--finetune-seed-offsets`` (with ``--real``) to a command line."""
+    parser.add_argument("--finetune-seed-offsets", nargs="+", type=int, metavar="N",
+                        help="with --real: fine-tune once per offset on the same folds and "
+                             "print each run and their mean (e.g. 0 101 202)")
 
 
 def evaluate_weights(
@@ -759,7 +822,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.real:
             metrics = {"grouped_real": grouped_from_checkpoint(
                 args.weights, [Path(p) for p in args.real], folds=args.folds,
-                pretrained_weights=args.pretrained, config_overrides=args.overrides)}
+                pretrained_weights=args.pretrained, config_overrides=args.overrides,
+                finetune_seed_offsets=args.finetune_seed_offsets)}
         else:
             metrics = evaluate_weights(
                 args.weights, Path(args.dev_cache) if args.dev_cache else None,

@@ -128,6 +128,9 @@ class FormTrainConfig:
             pretrained from seed ``seed + k`` on its own synthetic sets and fine-tuned alike,
             always on one torch thread; ``num_threads`` > 1 trains members in that many
             processes.
+        finetune_seed_offset: added to the fine-tuning seed alone (its batch order and
+            augmentation; pretraining, synthetic sets and folds stay): grouped evaluations
+            over several offsets tell a setting's effect from fine-tuning luck.
     """
 
     model_name: str = "form_handstand"
@@ -168,6 +171,7 @@ class FormTrainConfig:
     real_roll_degrees: float = 8.0
     confidence_as_target: bool = True
     ensemble_members: int = 1
+    finetune_seed_offset: int = 0
 
 
 @dataclass
@@ -610,7 +614,8 @@ def finetune_on_real(
     mix = ClipSet.concatenate([synthetic, repeated])
     tuned = dataclasses.replace(
         config, epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
-        roll_degrees=config.real_roll_degrees, seed=config.seed + 500,
+        roll_degrees=config.real_roll_degrees,
+        seed=config.seed + 500 + config.finetune_seed_offset,
     )
     videos = f" (video rows x {config.video_repeat})" if video.any() else ""
     log(f"fine-tuning on {len(real_train)} real rows x {config.real_repeat}{videos} + "
