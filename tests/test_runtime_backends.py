@@ -9,6 +9,7 @@ from engine.runtime import (
     export_onnx,
     fold_batch_norms,
     resolve_backend,
+    stack_ensemble,
 )
 
 
@@ -129,3 +130,66 @@ def test_folding_batch_norms_keeps_the_outputs_and_leaves_the_original_alone():
     with torch.inference_mode():
         for expected, got in zip(model(x), folded(x), strict=True):
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _form_ensemble(count: int, **kwargs) -> nn.Module:
+    from engine.models import create_model
+    from engine.models.ensemble import ModelAverage
+
+    members = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        members.append(create_model("form_handstand_test", **kwargs).eval())
+    return ModelAverage(members).eval()
+
+
+def test_only_an_ensemble_of_form_models_is_stacked():
+    from engine.models.form_net import StackedFormNet
+
+    ensemble = _form_ensemble(2)
+    assert isinstance(stack_ensemble(ensemble), StackedFormNet)
+    single = ensemble.members[0]
+    assert stack_ensemble(single) is single
+    with_appearance = _form_ensemble(2, appearance_channels=6)
+    assert stack_ensemble(with_appearance) is with_appearance
+
+
+def test_an_ensemble_exports_as_one_stacked_network(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ensemble = _form_ensemble(2)
+    x = torch.randn(2, 16, 16, 3)
+    path = tmp_path / "ensemble.onnx"
+    compiled = compile_for_inference(ensemble, (x,), backend="onnxruntime", num_threads=1,
+                                     onnx_path=path)
+
+    def convs(network):
+        data = export_onnx(network, (x,))
+        return sum(node.op_type == "Conv" for node in onnx.load_from_string(data).graph.node)
+
+    exported = sum(node.op_type == "Conv" for node in onnx.load(str(path)).graph.node)
+    assert exported == convs(ensemble.members[0]) < convs(ensemble)
+    with torch.inference_mode():
+        expected = ensemble(x)
+    for want, got in zip(expected, compiled(x), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_an_ensemble_gives_the_same_probabilities_on_every_cpu_backend():
+    from engine.features import flip_features
+    from engine.form import FormClassifier
+
+    pytest.importorskip("onnxruntime")
+    ensemble = _form_ensemble(2)
+    features = torch.randn(3, 8, 16, 3).numpy()
+    # What the classifier computed before the runtime stacked ensembles: the members one by
+    # one, each clip's logits averaged with its mirror image's, then tempered.
+    both = torch.from_numpy(np.concatenate([features, flip_features(features)]))
+    with torch.inference_mode():
+        logits, view_logit, _ = ensemble(both)
+    expected = torch.softmax((logits[:3] + logits[3:]) / 2 / 1.5, dim=-1).numpy()
+    expected_view = torch.sigmoid((view_logit[:3] + view_logit[3:]) / 2).numpy()
+    for backend in ("eager", "onnxruntime"):
+        classifier = FormClassifier(ensemble, temperature=1.5, clip_length=8, backend=backend)
+        probabilities, view = classifier.scores(features)
+        np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(view, expected_view, rtol=1e-5, atol=1e-6)

@@ -2,7 +2,9 @@
 
 Models trained from different seeds disagree most where the data is thin (real people in
 poses the synthetic generator draws rarely); averaging their logits removes that seed
-variance at the cost of one forward pass per member. Exported to ONNX as one graph.
+variance at the cost of one forward pass per member. Exported to ONNX as one graph. This is
+the trainable form; for inference ``engine.runtime`` runs an ensemble of form models as one
+``engine.models.form_net.StackedFormNet``.
 """
 
 from __future__ import annotations

@@ -34,11 +34,12 @@ the two 2x2 poolings need, so a single photo (T = 1) works.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from engine.models.layers import KERAS_BN_EPS, KERAS_BN_MOMENTUM, batch_norm2d
 from engine.models.registry import register_model
@@ -321,3 +322,194 @@ def form_handstand_test(**kwargs) -> FormNet:
     }
     config.update(kwargs)
     return FormNet(**config)
+
+
+class _StackedConv(nn.Module):
+    """One conv unit of N members as one grouped conv with member-major channels.
+
+    A unit is a ``Conv2d``, or an ``nn.Sequential`` of [ReLU] -> Conv2d -> [BatchNorm2d] ->
+    [ReLU]; each member's batch norm is folded into its conv (eval-mode statistics).
+
+    Args:
+        units: the same unit of every member.
+        shared_input: every member reads the same input (the stem reads the pose image), so
+            the conv reads all input channels; otherwise member k reads its own block k of
+            the input channels.
+    """
+
+    def __init__(self, units: Sequence[nn.Module], shared_input: bool = False) -> None:
+        super().__init__()
+        parts = [_conv_unit_parts(unit) for unit in units]
+        self.relu_before, _, _, self.relu_after = parts[0]
+        convs = [fuse_conv_bn_eval(conv, norm) if norm is not None else conv
+                 for _, conv, norm, _ in parts]
+        first = convs[0]
+        if shared_input and first.groups != 1:
+            raise ValueError("a conv on an input the members share must not be grouped")
+        members = len(convs)
+        self.conv = nn.Conv2d(
+            first.in_channels * (1 if shared_input else members),
+            first.out_channels * members,
+            first.kernel_size,
+            stride=first.stride,
+            padding=first.padding,
+            dilation=first.dilation,
+            groups=first.groups * (1 if shared_input else members),
+            bias=True,
+        )
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.cat([conv.weight for conv in convs]))
+            self.conv.bias.copy_(torch.cat([
+                conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
+                for conv in convs
+            ]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(F.relu(x) if self.relu_before else x)
+        return F.relu(x) if self.relu_after else x
+
+
+def _conv_unit_parts(
+    unit: nn.Module,
+) -> tuple[bool, nn.Conv2d, nn.BatchNorm2d | None, bool]:
+    """``(ReLU before, conv, batch norm or None, ReLU after)`` of a conv unit.
+
+    Raises:
+        ValueError: ``unit`` is not a conv unit (see ``_StackedConv``).
+    """
+    layers = list(unit) if isinstance(unit, nn.Sequential) else [unit]
+    relu_before = bool(layers) and isinstance(layers[0], nn.ReLU)
+    relu_after = len(layers) > 1 and isinstance(layers[-1], nn.ReLU)
+    middle = layers[int(relu_before):len(layers) - int(relu_after)]
+    if not middle or not isinstance(middle[0], nn.Conv2d) or len(middle) > 2 or (
+        len(middle) == 2 and not isinstance(middle[1], nn.BatchNorm2d)
+    ):
+        raise ValueError(f"not a conv unit: {unit}")
+    norm = middle[1] if len(middle) == 2 else None
+    return relu_before, middle[0], norm, relu_after
+
+
+def _member_major_cat(parts: Sequence[torch.Tensor], members: int) -> torch.Tensor:
+    """Per-member channel concat of member-major tensors.
+
+    Args:
+        parts: (B, N * C_i, H, W) tensors, member k's channels in block k of each.
+        members: N.
+
+    Returns:
+        (B, N * sum(C_i), H, W): member k's block holds its channels of every part in order,
+        as ``torch.cat(dim=1)`` inside member k would.
+    """
+    batch, _, height, width = parts[0].shape
+    per_member = [part.reshape(batch, members, -1, height, width) for part in parts]
+    return torch.cat(per_member, dim=2).reshape(batch, -1, height, width)
+
+
+def _member_mean(x: torch.Tensor, members: int) -> torch.Tensor:
+    """(B, N * C) member-major -> (B, C) mean over the members."""
+    return x.reshape(x.shape[0], members, -1).mean(dim=1)
+
+
+class StackedFormNet(nn.Module):
+    """A seed ensemble of ``FormNet`` pose streams run as one network, for inference only.
+
+    Each conv (+ batch norm, folded) of every member becomes one block of a grouped conv, so
+    the ensemble runs one operator per layer instead of one per layer and member: a clip
+    model this small spends its CPU time on per-operator overhead, not on arithmetic.
+    Channels are member-major (member k's channels form block k). The outputs equal
+    ``ModelAverage(members)``'s in eval mode up to floating-point rounding. Batch norms are
+    folded with their running statistics, so this never trains; training uses
+    ``ModelAverage``.
+
+    Args:
+        members: ``FormNet``s of one architecture without an appearance stream, in eval mode.
+
+    Attributes:
+        num_classes, num_joints, in_channels: the members' (callers size inputs from them).
+
+    Raises:
+        ValueError: no members, a member with an appearance stream, or members of different
+            architectures.
+    """
+
+    def __init__(self, members: Sequence[FormNet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("StackedFormNet needs at least one member")
+        if any(member.appearance_channels > 0 for member in members):
+            raise ValueError("StackedFormNet does not stack appearance streams")
+        shapes = {tuple((key, tuple(value.shape)) for key, value in member.state_dict().items())
+                  for member in members}
+        if len(shapes) != 1:
+            raise ValueError("StackedFormNet needs members of one architecture")
+        first = members[0]
+        self.members = len(members)
+        self.num_classes = first.num_classes
+        self.num_joints = first.num_joints
+        self.in_channels = first.in_channels
+        self.stem = nn.ModuleList(
+            _StackedConv([member.stem[i] for member in members], shared_input=True)
+            for i in range(len(first.stem))
+        )
+        self.mixed_a = _StackedConv([member.mixed_a for member in members])
+        self.mixed_b = nn.Sequential(*(
+            _StackedConv([member.mixed_b[i] for member in members])
+            for i in range(len(first.mixed_b))
+        ))
+        self.blocks = nn.ModuleList()
+        for i, block in enumerate(first.pose_blocks):
+            same_block = [member.pose_blocks[i] for member in members]
+            stacked = nn.ModuleDict({
+                "residual_reduce": _StackedConv([b.residual[0] for b in same_block]),
+                "residual_expand": _StackedConv([b.residual[1] for b in same_block]),
+                "features": _StackedConv([b.features for b in same_block]),
+                "heatmap": _StackedConv([b.heatmap for b in same_block]),
+            })
+            if block.reinject is not None:
+                # reinject[0] is the nearest 2x upsampling, done in forward.
+                stacked["reinject"] = _StackedConv([b.reinject[1] for b in same_block])
+            self.blocks.append(stacked)
+        self.aggregation = nn.Sequential(
+            _StackedConv([member.pose_aggregation.depthwise for member in members]),
+            _StackedConv([member.pose_aggregation.pointwise for member in members]),
+        )
+        # The view heads as one (N, C) weight applied per member block of the pooled features.
+        view = first.view_head is not None
+        self.register_buffer("view_weight", torch.cat(
+            [member.view_head.weight.detach() for member in members]) if view else None)
+        self.register_buffer("view_bias", torch.cat(
+            [member.view_head.bias.detach() for member in members]) if view else None)
+        self.requires_grad_(False)
+
+    def forward(
+        self, pose: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Scores clips as ``ModelAverage(members)`` does.
+
+        Args:
+            pose: (B, T, J, C) normalized pose features, T >= 1.
+
+        Returns:
+            ``(logits (B, A), view_logit (B,) or None, block_logits (B, num_blocks, A))``,
+            each the mean over the members of ``FormNet.forward``'s.
+        """
+        n = self.members
+        image = FormNet._to_image(pose)
+        x = _member_major_cat([branch(image) for branch in self.stem], n)
+        x = max_min_pool2d(_member_major_cat([self.mixed_a(x), self.mixed_b(x)], n))
+        heatmaps = []
+        for block in self.blocks:
+            residual = x + block["residual_expand"](block["residual_reduce"](x))
+            features = block["features"](residual)
+            heatmap = block["heatmap"](max_min_pool2d(features))
+            heatmaps.append(heatmap)
+            if "reinject" in block:
+                upsampled = F.interpolate(heatmap, scale_factor=2.0, mode="nearest")
+                x = residual + features + block["reinject"](upsampled)
+        logits = _member_mean(global_max_min(self.aggregation(heatmaps[-1])), n)
+        view_logit = None
+        if self.view_weight is not None:
+            pooled = global_max_min(features).reshape(pose.shape[0], n, -1)  # (B, N, C)
+            view_logit = ((pooled * self.view_weight).sum(-1) + self.view_bias).mean(-1)
+        block_logits = torch.stack([_member_mean(global_max_min(h), n) for h in heatmaps], 1)
+        return logits, view_logit, block_logits
