@@ -389,6 +389,42 @@ def _conv_unit_parts(
     return relu_before, middle[0], norm, relu_after
 
 
+def _side_by_side(units: Sequence[nn.Module]) -> nn.Sequential:
+    """Parallel conv units on one input as one conv whose output is their channel concat.
+
+    Batch norms are folded; smaller kernels are zero-padded to the largest, which keeps each
+    unit's 'same' padding (odd kernels, centred).
+
+    Args:
+        units: conv units (see ``_StackedConv``) with odd kernels, 'same' padding, no groups,
+            and all with or all without a closing ReLU, none with an opening one.
+
+    Returns:
+        Conv2d [-> ReLU], the conv with a bias.
+    """
+    parts = [_conv_unit_parts(unit) for unit in units]
+    if len({(before, after) for before, _, _, after in parts}) != 1 or parts[0][0]:
+        raise ValueError("side-by-side units need the same closing ReLU and no opening one")
+    convs = [fuse_conv_bn_eval(conv, norm) if norm is not None else conv
+             for _, conv, norm, _ in parts]
+    kernel = tuple(max(conv.kernel_size[axis] for conv in convs) for axis in (0, 1))
+    joined = nn.Conv2d(convs[0].in_channels, sum(conv.out_channels for conv in convs), kernel,
+                       padding=(kernel[0] // 2, kernel[1] // 2), bias=True)
+    with torch.no_grad():
+        joined.weight.copy_(torch.cat([
+            F.pad(conv.weight, (
+                (kernel[1] - conv.kernel_size[1]) // 2, (kernel[1] - conv.kernel_size[1]) // 2,
+                (kernel[0] - conv.kernel_size[0]) // 2, (kernel[0] - conv.kernel_size[0]) // 2,
+            ))
+            for conv in convs
+        ]))
+        joined.bias.copy_(torch.cat([
+            conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
+            for conv in convs
+        ]))
+    return nn.Sequential(joined, nn.ReLU()) if parts[0][3] else nn.Sequential(joined)
+
+
 def _member_major_cat(parts: Sequence[torch.Tensor], members: int) -> torch.Tensor:
     """Per-member channel concat of member-major tensors.
 
@@ -400,9 +436,11 @@ def _member_major_cat(parts: Sequence[torch.Tensor], members: int) -> torch.Tens
         (B, N * sum(C_i), H, W): member k's block holds its channels of every part in order,
         as ``torch.cat(dim=1)`` inside member k would.
     """
-    batch, _, height, width = parts[0].shape
-    per_member = [part.reshape(batch, members, -1, height, width) for part in parts]
-    return torch.cat(per_member, dim=2).reshape(batch, -1, height, width)
+    # Channel slices, not a reshape to (B, N, C, H, W): slices keep a channels-last layout.
+    blocks = [part.shape[1] // members for part in parts]
+    return torch.cat([part[:, k * block:(k + 1) * block]
+                      for k in range(members) for part, block in zip(parts, blocks, strict=True)],
+                     dim=1)
 
 
 def _member_mean(x: torch.Tensor, members: int) -> torch.Tensor:
@@ -447,10 +485,9 @@ class StackedFormNet(nn.Module):
         self.num_classes = first.num_classes
         self.num_joints = first.num_joints
         self.in_channels = first.in_channels
-        self.stem = nn.ModuleList(
-            _StackedConv([member.stem[i] for member in members], shared_input=True)
-            for i in range(len(first.stem))
-        )
+        # The three parallel stem convs of a member as one (kernels zero-padded to 3x5).
+        self.stem = _StackedConv([_side_by_side(member.stem) for member in members],
+                                 shared_input=True)
         self.mixed_a = _StackedConv([member.mixed_a for member in members])
         self.mixed_b = nn.Sequential(*(
             _StackedConv([member.mixed_b[i] for member in members])
@@ -495,7 +532,7 @@ class StackedFormNet(nn.Module):
         """
         n = self.members
         image = FormNet._to_image(pose)
-        x = _member_major_cat([branch(image) for branch in self.stem], n)
+        x = self.stem(image)
         x = max_min_pool2d(_member_major_cat([self.mixed_a(x), self.mixed_b(x)], n))
         heatmaps = []
         for block in self.blocks:
