@@ -115,6 +115,36 @@ def test_grouped_evaluation_never_trains_on_a_test_group(tmp_path, pretrained, m
     low, high = methods["formnet (ours)"]["ci95"]["macro_f1"]
     assert low <= ours["macro_f1"] <= high
     assert "formnet (ours)" in evaluate.format_grouped(result)
+    sure = result["sure_labels"]
+    scored_confidence = confidences[confidences >= evaluate.EVAL_MIN_CONFIDENCE]
+    assert sure["rows"] == int(np.sum(scored_confidence > evaluate.SURE_LABEL_CONFIDENCE)) > 0
+    assert sum(sure["class_counts"]) == sure["rows"] and set(sure["methods"]) == set(methods)
+    assert "labeler was sure of" in evaluate.format_grouped(result)
+
+
+def test_as_answered_counts_rows_the_model_cannot_judge_as_wrong(tmp_path, pretrained,
+                                                                monkeypatch):
+    config, train, val, classifier = pretrained
+    path = tmp_path / "real.npz"
+    _write_cache(path, np.random.default_rng(3), count=32, groups=4)
+    real, confidences, _ = evaluate.load_real_rows([path], clip_length=8)
+    predict = evaluate._predict_real
+    calls = []
+
+    def tuned_cannot_judge(model, rows):
+        probabilities, judged = predict(model, rows)
+        calls.append(len(rows))
+        # The first call scores the synthetic-only start; every later one a fine-tuned fold.
+        return probabilities, judged if len(calls) == 1 else np.zeros_like(judged)
+
+    monkeypatch.setattr(evaluate, "_predict_real", tuned_cannot_judge)
+    result = evaluate.grouped_evaluation(classifier, config, [train], val, real, confidences,
+                                         folds=2, resamples=20, baselines=False,
+                                         log=lambda _: None)
+    ours = evaluate.OURS
+    assert result["methods"][ours]["metrics"]["accuracy"] > 0
+    assert result["as_answered"][ours]["metrics"]["accuracy"] == 0
+    assert result["as_answered"][ours]["metrics"]["recall_straight"] == 0
 
 
 def test_finetuning_is_deterministic_and_moves_the_model(tmp_path, pretrained):

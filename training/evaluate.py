@@ -376,6 +376,11 @@ def bootstrap_intervals(
 
 # Real rows below this labeler confidence are trained on (weighted) but not scored.
 EVAL_MIN_CONFIDENCE = 0.5
+# Rows above this confidence are the ones the labeler was sure of; most straight and banana
+# labels sit at 0.5-0.6 ("near-straight, mild arch"), where a label is close to a coin flip.
+SURE_LABEL_CONFIDENCE = 0.6
+# The label index a row gets when the app answers "unknown" (cannot judge): never right.
+UNKNOWN_INDEX = -1
 
 
 def _predict_real(classifier: FormClassifier, real) -> tuple[np.ndarray, np.ndarray]:
@@ -433,6 +438,10 @@ def grouped_evaluation(
 
     Returns:
         ``{"methods": {name: {"metrics", "ci95"}}, "hidden_view_cannot_judge": {...},
+        "as_answered": {name: {"metrics", "ci95"}} (our models with "unknown", counted wrong,
+        where they cannot judge a row, as the app answers), "sure_labels": {"min_confidence",
+        "rows", "class_counts", "methods"} (rows labeled with confidence above
+        ``SURE_LABEL_CONFIDENCE``),
         "folds", "rows", "groups", "class_counts", "videos": {"methods": {name: metrics},
         "trained_on", "rows", "groups", "class_counts"}}`` ("videos": the video rows out of
         fold).
@@ -480,16 +489,23 @@ def grouped_evaluation(
     # Video rows are a handful of people's footage labeled from notes: scored apart below.
     scored = (confidences >= EVAL_MIN_CONFIDENCE) & (real.source == "real")
     order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
-    methods = {}
-    for name in order:
-        score = probabilities[name][:, BANANA_INDEX] if name in probabilities else None
-        args = (truth[scored], predicted[name][scored],
-                None if score is None else score[scored])
-        methods[name] = {
-            "metrics": real_metrics(*args),
-            "ci95": bootstrap_intervals(*args, real.groups[scored],
-                                        np.random.default_rng(78), resamples),
-        }
+    def scored_methods(rows: np.ndarray, names: Sequence[str], answers=predicted) -> dict:
+        out = {}
+        for name in names:
+            score = probabilities[name][:, BANANA_INDEX] if name in probabilities else None
+            args = (truth[rows], answers[name][rows], None if score is None else score[rows])
+            out[name] = {
+                "metrics": real_metrics(*args),
+                "ci95": bootstrap_intervals(*args, real.groups[rows],
+                                            np.random.default_rng(78), resamples),
+            }
+        return out
+
+    methods = scored_methods(scored, order)
+    sure = scored & (confidences > SURE_LABEL_CONFIDENCE)
+    # What the app shows for a photo: "unknown" where the model cannot judge it.
+    answered = {name: np.where(judged[name], predicted[name], UNKNOWN_INDEX)
+                for name in probabilities}
     videos = {
         name: real_metrics(truth[video_tested], predicted[name][video_tested],
                            probabilities[name][video_tested, BANANA_INDEX]
@@ -504,6 +520,13 @@ def grouped_evaluation(
             name: {"rows": int(hidden.sum()), "share_cannot_judge": float(np.mean(~j[hidden]))
                    if hidden.any() else float("nan")}
             for name, j in judged.items()
+        },
+        "as_answered": scored_methods(scored, list(probabilities), answered),
+        "sure_labels": {
+            "min_confidence": SURE_LABEL_CONFIDENCE,
+            "rows": int(sure.sum()),
+            "class_counts": np.bincount(truth[sure], minlength=len(FORM_LABELS)).tolist(),
+            "methods": scored_methods(sure, order),
         },
         "folds": folds,
         "rows": int(scored.sum()),
@@ -555,15 +578,27 @@ def format_grouped(result: dict) -> str:
     keys = ["straight_banana_balanced_accuracy", "macro_f1", "banana_auc"]
     keys += [f"recall_{n}" for n in FORM_LABELS]
     heads = ["balacc S/B", "macro-F1", "AUC P(ban)"] + [f"rec {n[:8]}" for n in FORM_LABELS]
+
+    def rows(methods: dict) -> list[str]:
+        out = [f"{'method':<28}" + "".join(f"{h:>20}" for h in heads)]
+        for name, m in methods.items():
+            cells = []
+            for key in keys:
+                value, (low, high) = m["metrics"][key], m["ci95"][key]
+                cells.append("n/a" if np.isnan(value) else f"{value:.3f} [{low:.2f},{high:.2f}]")
+            out.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
+        return out
+
     lines = [f"grouped {result['folds']}-fold over {result['rows']} real rows "
              f"({result['groups']} people/sources; counts {result['class_counts']})",
-             f"{'method':<28}" + "".join(f"{h:>20}" for h in heads)]
-    for name, m in result["methods"].items():
-        cells = []
-        for key in keys:
-            value, (low, high) = m["metrics"][key], m["ci95"][key]
-            cells.append("n/a" if np.isnan(value) else f"{value:.3f} [{low:.2f},{high:.2f}]")
-        lines.append(f"{name:<28}" + "".join(f"{c:>20}" for c in cells))
+             *rows(result["methods"])]
+    if result.get("as_answered"):
+        lines += ["the same rows as the app answers them ('unknown', counted wrong, where the "
+                  "model cannot judge)", *rows(result["as_answered"])]
+    sure = result.get("sure_labels")
+    if sure:
+        lines += [f"rows the labeler was sure of (confidence > {sure['min_confidence']}): "
+                  f"{sure['rows']} rows, counts {sure['class_counts']}", *rows(sure["methods"])]
     videos = result.get("videos", {})
     if videos.get("methods"):
         lines.append(f"video rows out of fold (real motion; {video_rows_use(videos)}; not in "

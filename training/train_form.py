@@ -754,11 +754,23 @@ def card_markdown(card: dict) -> str:
                   "[bootstrap 95 % interval]):", "",
                   "| method | balanced acc. straight/banana | macro-F1 | ROC-AUC P(banana) |",
                   "|---|---|---|---|"]
-        for method, entry in grouped["methods"].items():
-            cells = [f"{entry['metrics'][k]:.3f} [{entry['ci95'][k][0]:.2f}, "
-                     f"{entry['ci95'][k][1]:.2f}]"
-                     for k in ("straight_banana_balanced_accuracy", "macro_f1", "banana_auc")]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        from training.evaluate import OURS
+
+        sure = grouped.get("sure_labels") or {}
+        for suffix, methods in (
+            ("", grouped["methods"]),
+            (", as the app answers (cannot judge = wrong)", grouped.get("as_answered") or {}),
+            (f", rows labeled with confidence > {sure.get('min_confidence')} "
+             f"({sure.get('rows')} rows)", sure.get("methods") or {}),
+        ):
+            for method, entry in methods.items():
+                if suffix and method != OURS:
+                    continue
+                cells = [f"{entry['metrics'][k]:.3f} [{entry['ci95'][k][0]:.2f}, "
+                         f"{entry['ci95'][k][1]:.2f}]"
+                         for k in ("straight_banana_balanced_accuracy", "macro_f1",
+                                   "banana_auc")]
+                lines.append(f"| {method}{suffix} | " + " | ".join(cells) + " |")
         videos = grouped.get("videos") or {}
         if videos.get("methods"):
             from training.evaluate import video_rows_use
