@@ -16,6 +16,7 @@ import pytest
 import torch
 from report_check import read_report
 
+from engine.checkpoint import load
 from engine.form import FORM_LABELS, load_form_model
 from engine.skeleton import (
     HEAD_TOP,
@@ -305,3 +306,9 @@ def test_pretrained_members_replace_the_pretraining_with_the_same_weights(tmp_pa
         assert torch.equal(full[key], fast[key]), key
     with pytest.raises(ValueError, match="other settings: epochs=1"):
         train_form.pretrained_member(members[0], dataclasses.replace(config, epochs=2))
+    # Settings that act only when fine-tuning or judging do not make it another pretraining.
+    fine_tuning_only = dataclasses.replace(config, real_group_exponent=0.25, video_repeat=1,
+                                           finetune_seed_offset=7, view_threshold=0.3)
+    assert train_form.pretrained_member(members[0], fine_tuning_only).config["seed"] == 0
+    assert load(tmp_path / "full.pt", "form").checks.view_threshold == config.view_threshold
+    assert load(members[0], "form").checks.view_threshold == config.view_threshold

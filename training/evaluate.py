@@ -685,7 +685,8 @@ def _grouped_from_config(
                              (config.seed + k) * 1000 + 22)
 
     val = member_val(0)  # the others only to rerun their pretraining
-    checks = checkpoint.checks
+    # The checks a training run of this config would write (the view threshold is a setting).
+    checks = dataclasses.replace(checkpoint.checks, view_threshold=config.view_threshold)
     if pretrained_weights:
         if len(pretrained_weights) != config.ensemble_members:
             raise ValueError(f"{len(pretrained_weights)} pretrained checkpoints for "
