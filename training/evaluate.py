@@ -489,7 +489,10 @@ def grouped_evaluation(
     # Video rows are a handful of people's footage labeled from notes: scored apart below.
     scored = (confidences >= EVAL_MIN_CONFIDENCE) & (real.source == "real")
     order = ["formnet, synthetic only", OURS] + [n for n in predicted if n not in probabilities]
-    def scored_methods(rows: np.ndarray, names: Sequence[str], answers=predicted) -> dict:
+
+    def scored_methods(rows: np.ndarray, names: Sequence[str],
+                       answers: dict[str, np.ndarray] = predicted) -> dict:
+        """Figures and group-bootstrap intervals of ``names`` on the rows ``rows`` selects."""
         out = {}
         for name in names:
             score = probabilities[name][:, BANANA_INDEX] if name in probabilities else None
