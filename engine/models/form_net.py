@@ -341,8 +341,7 @@ class _StackedConv(nn.Module):
         super().__init__()
         parts = [_conv_unit_parts(unit) for unit in units]
         self.relu_before, _, _, self.relu_after = parts[0]
-        convs = [fuse_conv_bn_eval(conv, norm) if norm is not None else conv
-                 for _, conv, norm, _ in parts]
+        convs = _folded_convs(parts)
         first = convs[0]
         if shared_input and first.groups != 1:
             raise ValueError("a conv on an input the members share must not be grouped")
@@ -359,10 +358,7 @@ class _StackedConv(nn.Module):
         )
         with torch.no_grad():
             self.conv.weight.copy_(torch.cat([conv.weight for conv in convs]))
-            self.conv.bias.copy_(torch.cat([
-                conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
-                for conv in convs
-            ]))
+            self.conv.bias.copy_(_concatenated_biases(convs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(F.relu(x) if self.relu_before else x)
@@ -389,6 +385,20 @@ def _conv_unit_parts(
     return relu_before, middle[0], norm, relu_after
 
 
+def _folded_convs(
+    parts: Sequence[tuple[bool, nn.Conv2d, nn.BatchNorm2d | None, bool]],
+) -> list[nn.Conv2d]:
+    """Each unit's conv with its batch norm (if any) folded in, from ``_conv_unit_parts``."""
+    return [fuse_conv_bn_eval(conv, norm) if norm is not None else conv
+            for _, conv, norm, _ in parts]
+
+
+def _concatenated_biases(convs: Sequence[nn.Conv2d]) -> torch.Tensor:
+    """The convs' biases (zeros for a conv without one) end to end, (sum of out channels,)."""
+    return torch.cat([conv.bias if conv.bias is not None
+                      else conv.weight.new_zeros(conv.out_channels) for conv in convs])
+
+
 def _side_by_side(units: Sequence[nn.Module]) -> nn.Sequential:
     """Parallel conv units on one input as one conv whose output is their channel concat.
 
@@ -405,8 +415,7 @@ def _side_by_side(units: Sequence[nn.Module]) -> nn.Sequential:
     parts = [_conv_unit_parts(unit) for unit in units]
     if len({(before, after) for before, _, _, after in parts}) != 1 or parts[0][0]:
         raise ValueError("side-by-side units need the same closing ReLU and no opening one")
-    convs = [fuse_conv_bn_eval(conv, norm) if norm is not None else conv
-             for _, conv, norm, _ in parts]
+    convs = _folded_convs(parts)
     kernel = tuple(max(conv.kernel_size[axis] for conv in convs) for axis in (0, 1))
     joined = nn.Conv2d(convs[0].in_channels, sum(conv.out_channels for conv in convs), kernel,
                        padding=(kernel[0] // 2, kernel[1] // 2), bias=True)
@@ -418,10 +427,7 @@ def _side_by_side(units: Sequence[nn.Module]) -> nn.Sequential:
             ))
             for conv in convs
         ]))
-        joined.bias.copy_(torch.cat([
-            conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
-            for conv in convs
-        ]))
+        joined.bias.copy_(_concatenated_biases(convs))
     return nn.Sequential(joined, nn.ReLU()) if parts[0][3] else nn.Sequential(joined)
 
 
@@ -452,8 +458,10 @@ class StackedFormNet(nn.Module):
     """A seed ensemble of ``FormNet`` pose streams run as one network, for inference only.
 
     Each conv (+ batch norm, folded) of every member becomes one block of a grouped conv, so
-    the ensemble runs one operator per layer instead of one per layer and member: a clip
-    model this small spends its CPU time on per-operator overhead, not on arithmetic.
+    the ensemble runs one operator per layer instead of one per layer and member, which saves
+    the per-operator overhead a clip model this small pays on the CPU. The arithmetic stays:
+    ONNX Runtime computes a grouped conv group by group (measured: two members x1.8 one
+    member's time stacked, x2.1 one by one; three members x2.6).
     Channels are member-major (member k's channels form block k). The outputs equal
     ``ModelAverage(members)``'s in eval mode up to floating-point rounding. Batch norms are
     folded with their running statistics, so this never trains; training uses
